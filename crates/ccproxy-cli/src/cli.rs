@@ -1,0 +1,82 @@
+//! Command-line syntax. `ccproxy` with no subcommand is `ccproxy serve`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ccproxy",
+    version,
+    about = "Use your Claude subscription as a local Anthropic- and OpenAI-compatible API",
+    long_about = "Use your Claude subscription as a local Anthropic- and OpenAI-compatible API.\n\n\
+        Point a client at http://127.0.0.1:8000/api (ANTHROPIC_BASE_URL) and it works through \
+        your Claude login. With no subcommand, `ccproxy` runs `ccproxy serve`.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the proxy server (the default command)
+    Serve(ServeArgs),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a new random API token for `security.auth_token`, and how to use it
+    GenerateToken,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked, with the source of each value
+    Show {
+        #[command(flatten)]
+        source: ConfigArg,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArg {
+    /// TOML configuration file [default: ./.ccproxy.toml, ./ccproxy.toml,
+    /// $XDG_CONFIG_HOME/ccproxy/config.toml, the first that exists]
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub source: ConfigArg,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<String>,
+    /// Port to listen on; 0 picks a free one [default: 8000]
+    #[arg(long, short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Require this API token from clients (x-api-key or Authorization: Bearer)
+    #[arg(long, value_name = "TOKEN")]
+    pub auth_token: Option<String>,
+    /// Log filter: error, warn, info, debug, trace, or tracing directives [default: info]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Log line format [default: text]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Allow listening on a non-loopback address without an API token
+    #[arg(long)]
+    pub allow_remote_without_auth: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}

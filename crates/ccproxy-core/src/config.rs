@@ -1,0 +1,366 @@
+//! The validated, immutable [`Config`] every part of the server reads.
+//!
+//! Loading (which files, which environment variables, which flags) lives in [`load`]; this module
+//! owns the shape, the defaults and the validation. A `Config` that exists is valid: code that
+//! holds one never re-checks it.
+
+pub mod load;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use load::{ConfigError, ConfigSources, LoadedConfig};
+
+/// Default models listed by `/models` (`SPEC.md` §6); newer ones come from configuration.
+pub const DEFAULT_MODELS: [&str; 8] = [
+    "claude-opus-4-1-20250805",
+    "claude-opus-4-20250514",
+    "claude-sonnet-4-5-20250929",
+    "claude-sonnet-4-20250514",
+    "claude-3-7-sonnet-20250219",
+    "claude-3-5-sonnet-20241022",
+    "claude-3-5-sonnet-20240620",
+    "claude-3-5-haiku-20241022",
+];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub security: SecurityConfig,
+    pub claude: ClaudeConfig,
+    pub auth: AuthConfig,
+    pub oauth: OAuthConfig,
+}
+
+/// How the server listens and protects itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to bind; an IP address or `localhost`.
+    pub host: String,
+    /// TCP port; 0 picks a free one.
+    pub port: u16,
+    /// A `tracing` filter: `info`, `debug`, `ccproxy_core=debug,info` …
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// Extra `Host` header names accepted besides loopback names and the bind address
+    /// (DNS-rebinding protection). `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed by CORS; `*` in a pattern matches any run of characters
+    /// except `/`. `["*"]` allows every origin.
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Seconds in-flight requests get to finish on shutdown before they are closed.
+    pub shutdown_timeout_secs: u64,
+    /// Allow binding a non-loopback address without `security.auth_token`.
+    pub allow_remote_without_auth: bool,
+}
+
+/// Text or JSON log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Protection of the proxy itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// When set, every route but `GET /health` requires it as `x-api-key` or bearer token.
+    #[serde(
+        serialize_with = "mask_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub auth_token: Option<SecretString>,
+}
+
+/// The upstream Anthropic API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaudeConfig {
+    /// Base URL of the Anthropic API, without `/v1`.
+    pub api_base_url: String,
+    pub connect_timeout_secs: u64,
+    /// Longest silence allowed while reading an upstream response (headers or body).
+    pub read_timeout_secs: u64,
+    /// Model ids listed by `/models`.
+    pub models: Vec<String>,
+}
+
+/// Where credentials come from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// CCProxy's own credentials file; default `$XDG_CONFIG_HOME/ccproxy/credentials.json`.
+    pub credentials_file: Option<PathBuf>,
+    /// Claude Code's credentials file; default `$CLAUDE_CONFIG_DIR/.credentials.json`,
+    /// else `~/.claude/.credentials.json`.
+    pub claude_credentials_file: Option<PathBuf>,
+    /// An access token without refresh (`CLAUDE_CODE_OAUTH_TOKEN`), used when no file has one.
+    #[serde(
+        serialize_with = "mask_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub oauth_token: Option<SecretString>,
+}
+
+/// The OAuth endpoints and client (`SPEC.md` §3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    pub token_url: String,
+    pub client_id: String,
+    /// Space-separated scopes sent with a refresh.
+    pub scopes: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            allowed_hosts: Vec::new(),
+            cors_origins: [
+                "http://localhost:*",
+                "http://127.0.0.1:*",
+                "http://[::1]:*",
+                "https://localhost:*",
+                "https://127.0.0.1:*",
+                "http://localhost",
+                "http://127.0.0.1",
+                "tauri://localhost",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_timeout_secs: 10,
+            allow_remote_without_auth: false,
+        }
+    }
+}
+
+impl Default for ClaudeConfig {
+    fn default() -> Self {
+        Self {
+            api_base_url: "https://api.anthropic.com".into(),
+            connect_timeout_secs: 10,
+            read_timeout_secs: 600,
+            models: DEFAULT_MODELS.map(String::from).to_vec(),
+        }
+    }
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            token_url: "https://platform.claude.com/v1/oauth/token".into(),
+            client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
+            scopes: "org:create_api_key user:profile user:inference user:sessions:claude_code \
+                     user:mcp_servers user:file_upload user:plugins"
+                .into(),
+        }
+    }
+}
+
+fn mask_secret<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_str(&mask(secret.expose_secret())),
+        None => s.serialize_none(),
+    }
+}
+
+/// How a secret is shown to people: its length only.
+pub fn mask(secret: &str) -> String {
+    format!("<secret, {} chars>", secret.chars().count())
+}
+
+/// One invalid value: the dotted key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Checks every value that serde's types cannot; returns all problems, not just the first.
+    pub fn validate(&self) -> Result<(), Vec<Invalid>> {
+        let mut bad = Vec::new();
+        let mut check = |key: &'static str, problem: Option<String>| {
+            if let Some(problem) = problem {
+                bad.push(Invalid { key, problem });
+            }
+        };
+        check(
+            "server.host",
+            self.server
+                .bind_ip()
+                .is_none()
+                .then(|| format!("`{}` is not an IP address or `localhost`", self.server.host)),
+        );
+        check(
+            "server.log_level",
+            tracing_subscriber::EnvFilter::builder()
+                .parse(&self.server.log_level)
+                .err()
+                .map(|e| format!("`{}` is not a log filter: {e}", self.server.log_level)),
+        );
+        check(
+            "server.max_body_bytes",
+            (self.server.max_body_bytes == 0).then(|| "must be greater than 0".into()),
+        );
+        for (key, url) in [
+            ("claude.api_base_url", &self.claude.api_base_url),
+            ("oauth.token_url", &self.oauth.token_url),
+        ] {
+            check(key, url_problem(url));
+        }
+        check(
+            "claude.connect_timeout_secs",
+            (self.claude.connect_timeout_secs == 0).then(|| "must be greater than 0".into()),
+        );
+        check(
+            "claude.read_timeout_secs",
+            (self.claude.read_timeout_secs == 0).then(|| "must be greater than 0".into()),
+        );
+        check(
+            "oauth.client_id",
+            self.oauth
+                .client_id
+                .trim()
+                .is_empty()
+                .then(|| "must not be empty".into()),
+        );
+        check(
+            "security.auth_token",
+            self.security.auth_token.as_ref().and_then(|t| {
+                let t = t.expose_secret();
+                if t.len() < 8 {
+                    Some(
+                        "must be at least 8 characters (`ccproxy generate-token` makes one)".into(),
+                    )
+                } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                    Some("must be printable ASCII without spaces".into())
+                } else {
+                    None
+                }
+            }),
+        );
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad)
+        }
+    }
+}
+
+fn url_problem(url: &str) -> Option<String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => None,
+        Ok(_) => Some(format!("`{url}` must be an http(s) URL with a host")),
+        Err(e) => Some(format!("`{url}` is not a URL: {e}")),
+    }
+}
+
+impl ServerConfig {
+    /// The address to bind, if `host` is valid.
+    pub fn bind_ip(&self) -> Option<IpAddr> {
+        if self.host.eq_ignore_ascii_case("localhost") {
+            return Some(IpAddr::from([127, 0, 0, 1]));
+        }
+        self.host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+}
+
+impl ClaudeConfig {
+    /// `api_base_url` without a trailing slash, ready for appending `/v1/…`.
+    pub fn base_url(&self) -> &str {
+        self.api_base_url.trim_end_matches('/')
+    }
+}
+
+/// `$XDG_CONFIG_HOME/ccproxy` (default `~/.config/ccproxy`).
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".config")))
+        .map(|d| d.join("ccproxy"))
+}
+
+/// The user's home directory, from `$HOME` (`%USERPROFILE%` on Windows).
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl AuthConfig {
+    /// CCProxy's own credentials file.
+    pub fn ccproxy_file(&self) -> Option<PathBuf> {
+        self.credentials_file
+            .clone()
+            .or_else(|| config_dir().map(|d| d.join("credentials.json")))
+    }
+
+    /// Claude Code's credentials file.
+    pub fn claude_file(&self) -> Option<PathBuf> {
+        self.claude_credentials_file.clone().or_else(|| {
+            std::env::var_os("CLAUDE_CONFIG_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| home_dir().map(|h| h.join(".claude")))
+                .map(|d| d.join(".credentials.json"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let mut c = Config::default();
+        c.server.host = "example.com".into();
+        c.claude.api_base_url = "ftp://x".into();
+        c.security.auth_token = Some("short".into());
+        let keys: Vec<_> = c
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            keys,
+            ["server.host", "claude.api_base_url", "security.auth_token"]
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_when_serialized() {
+        let mut c = Config::default();
+        c.security.auth_token = Some("supersecretvalue".into());
+        let shown = serde_json::to_string(&c).unwrap();
+        assert!(!shown.contains("supersecretvalue"));
+        assert!(shown.contains("<secret, 16 chars>"));
+    }
+}

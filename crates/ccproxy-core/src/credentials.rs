@@ -1,0 +1,384 @@
+//! The OAuth access token API mode injects, and keeping it fresh.
+//!
+//! Sources, first that has a token wins: `auth.credentials_file` (CCProxy's own file), Claude
+//! Code's `.credentials.json`, then `auth.oauth_token` (`CLAUDE_CODE_OAUTH_TOKEN`). Files are
+//! re-read whenever their modification time or size changes, so an edit is seen by the next
+//! request. A token that expires within five minutes is refreshed first; a token upstream
+//! rejects is refreshed once. Refreshes are single-flight: concurrent callers wait for the one
+//! refresh in progress and then use its result, because refresh tokens rotate and a second
+//! refresh with the same token can log the user out. A refresh token answered with
+//! `invalid_grant` is remembered as dead and never sent again.
+
+pub mod file;
+pub mod refresh;
+
+use crate::config::Config;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Refresh when the token expires within this margin (as Claude Code does).
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Which source a token came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// CCProxy's own credentials file.
+    Ccproxy,
+    /// Claude Code's credentials file.
+    ClaudeCode,
+    /// `CLAUDE_CODE_OAUTH_TOKEN` / `auth.oauth_token`.
+    Environment,
+}
+
+/// A usable access token and what is known about it.
+#[derive(Clone)]
+pub struct Token {
+    access: Arc<SecretString>,
+    refresh: Option<Arc<SecretString>>,
+    /// Epoch milliseconds.
+    pub expires_at: Option<u64>,
+    pub kind: SourceKind,
+    pub path: Option<PathBuf>,
+    pub subscription_type: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Token {
+    /// The bearer value to send upstream. Never log it.
+    pub fn access_token(&self) -> &str {
+        self.access.expose_secret()
+    }
+
+    fn same_access(&self, other: &Token) -> bool {
+        self.access.expose_secret() == other.access.expose_secret()
+    }
+
+    fn expires_within(&self, margin: Duration, now_ms: u64) -> bool {
+        self.expires_at
+            .is_some_and(|at| at <= now_ms.saturating_add(margin.as_millis() as u64))
+    }
+}
+
+/// Why no token can be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CredentialError {
+    #[error(
+        "no Claude credentials found: run `ccproxy auth login` or log in with `claude` \
+         (looked in {0})"
+    )]
+    Missing(String),
+    #[error(
+        "the Claude login has expired or was revoked (invalid_grant): run `ccproxy auth login` \
+         to sign in again"
+    )]
+    LoginDead,
+    #[error("the OAuth token has expired and cannot be refreshed: {0}")]
+    RefreshFailed(String),
+}
+
+/// A file's identity for the read cache.
+#[derive(Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+/// Reads, caches and refreshes credentials. One per server.
+pub struct Credentials {
+    http: reqwest::Client,
+    config: Arc<Config>,
+    files: Vec<(SourceKind, PathBuf)>,
+    cache: Mutex<HashMap<PathBuf, (Stamp, Option<Token>)>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    /// Refresh tokens answered with `invalid_grant`.
+    dead: Mutex<Vec<Arc<SecretString>>>,
+    refreshes: std::sync::atomic::AtomicU64,
+}
+
+/// What `/api/status` shows about credentials.
+#[derive(Debug, Serialize)]
+pub struct CredentialStatus {
+    /// `valid`, `expiring` (refresh due), `expired`, `login_expired` (dead refresh token), `missing`.
+    pub state: &'static str,
+    pub source: Option<SourceKind>,
+    pub path: Option<PathBuf>,
+    pub expires_at: Option<String>,
+    pub expires_in_secs: Option<i64>,
+    pub can_refresh: bool,
+    pub subscription_type: Option<String>,
+    pub scopes: Vec<String>,
+    pub message: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Credentials {
+    pub fn new(config: Arc<Config>, http: reqwest::Client) -> Self {
+        let mut files = Vec::new();
+        if let Some(path) = config.auth.ccproxy_file() {
+            files.push((SourceKind::Ccproxy, path));
+        }
+        if let Some(path) = config.auth.claude_file() {
+            if !files.iter().any(|(_, p)| *p == path) {
+                files.push((SourceKind::ClaudeCode, path));
+            }
+        }
+        Self {
+            http,
+            config,
+            files,
+            cache: Mutex::new(HashMap::new()),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            dead: Mutex::new(Vec::new()),
+            refreshes: Default::default(),
+        }
+    }
+
+    /// How many refresh calls this process has made.
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn read_file(&self, kind: &SourceKind, path: &Path) -> Option<Token> {
+        let meta = std::fs::metadata(path).ok()?;
+        let stamp = Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, token)) = cache.get(path) {
+            if *cached == stamp {
+                return token.clone();
+            }
+        }
+        let token = match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| file::parse(&b))
+        {
+            Ok(entry) => entry.map(|e| Token {
+                access: Arc::new(e.access_token.into()),
+                refresh: e
+                    .refresh_token
+                    .filter(|r| !r.is_empty())
+                    .map(|r| Arc::new(r.into())),
+                expires_at: e.expires_at,
+                kind: kind.clone(),
+                path: Some(path.to_path_buf()),
+                subscription_type: e.subscription_type,
+                scopes: e.scopes,
+            }),
+            Err(problem) => {
+                tracing::warn!(path = %path.display(), "ignoring credentials file: {problem}");
+                None
+            }
+        };
+        cache.insert(path.to_path_buf(), (stamp, token.clone()));
+        token
+    }
+
+    /// The current token from the first source that has one, without refreshing.
+    pub fn current(&self) -> Result<Token, CredentialError> {
+        for (kind, path) in &self.files {
+            if let Some(token) = self.read_file(kind, path) {
+                return Ok(token);
+            }
+        }
+        if let Some(token) = &self.config.auth.oauth_token {
+            return Ok(Token {
+                access: Arc::new(token.expose_secret().into()),
+                refresh: None,
+                expires_at: None,
+                kind: SourceKind::Environment,
+                path: None,
+                subscription_type: None,
+                scopes: Vec::new(),
+            });
+        }
+        let looked: Vec<String> = self
+            .files
+            .iter()
+            .map(|(_, p)| p.display().to_string())
+            .chain(["CLAUDE_CODE_OAUTH_TOKEN".to_string()])
+            .collect();
+        Err(CredentialError::Missing(looked.join(", ")))
+    }
+
+    fn is_dead(&self, token: &Token) -> bool {
+        let Some(refresh) = &token.refresh else {
+            return false;
+        };
+        let dead = self.dead.lock().unwrap_or_else(|e| e.into_inner());
+        dead.iter()
+            .any(|d| d.expose_secret() == refresh.expose_secret())
+    }
+
+    /// A token to use now: refreshed first when it expires within [`REFRESH_MARGIN`].
+    pub async fn token(&self) -> Result<Token, CredentialError> {
+        let token = self.current()?;
+        if !token.expires_within(REFRESH_MARGIN, now_ms()) {
+            return Ok(token);
+        }
+        match self.refresh_replacing(&token).await {
+            Ok(fresh) => Ok(fresh),
+            // Still usable for a few minutes: do not fail the request over a transient error.
+            Err(CredentialError::RefreshFailed(why))
+                if !token.expires_within(Duration::ZERO, now_ms()) =>
+            {
+                tracing::warn!(
+                    "token refresh failed, using the current token until it expires: {why}"
+                );
+                Ok(token)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Called after upstream rejected `rejected` with 401: a fresh token, refreshing at most once
+    /// across all concurrent callers.
+    pub async fn token_after_rejection(&self, rejected: &Token) -> Result<Token, CredentialError> {
+        self.refresh_replacing(rejected).await
+    }
+
+    /// Single-flight refresh: under the lock, re-read; if another caller already replaced
+    /// `stale`, use theirs; otherwise make the one refresh call.
+    async fn refresh_replacing(&self, stale: &Token) -> Result<Token, CredentialError> {
+        let _flight = self.refresh_lock.lock().await;
+        let current = self.current()?;
+        if !current.same_access(stale) && !current.expires_within(REFRESH_MARGIN, now_ms()) {
+            return Ok(current);
+        }
+        let Some(refresh_token) = current.refresh.clone() else {
+            return Err(CredentialError::RefreshFailed(
+                "no refresh token is stored with it; log in again".into(),
+            ));
+        };
+        if self.is_dead(&current) {
+            return Err(CredentialError::LoginDead);
+        }
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = match refresh::refresh(
+            &self.http,
+            &self.config.oauth,
+            refresh_token.expose_secret(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(refresh::RefreshError::InvalidGrant) => {
+                tracing::warn!(
+                    "the refresh token was rejected (invalid_grant); a new login is needed"
+                );
+                self.dead
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(refresh_token);
+                return Err(CredentialError::LoginDead);
+            }
+            Err(refresh::RefreshError::Failed(why)) => {
+                return Err(CredentialError::RefreshFailed(why))
+            }
+        };
+        let expires_at = response
+            .expires_in
+            .map(|secs| now_ms().saturating_add(secs.saturating_mul(1000)));
+        let scopes = response
+            .scope
+            .as_deref()
+            .map(|s| s.split_whitespace().map(String::from).collect::<Vec<_>>());
+        let fresh = Token {
+            access: Arc::new(response.access_token.as_str().into()),
+            refresh: match &response.refresh_token {
+                Some(r) if !r.is_empty() => Some(Arc::new(r.as_str().into())),
+                _ => Some(refresh_token),
+            },
+            expires_at,
+            kind: current.kind.clone(),
+            path: current.path.clone(),
+            subscription_type: current.subscription_type.clone(),
+            scopes: scopes.clone().unwrap_or_else(|| current.scopes.clone()),
+        };
+        if let Some(path) = &current.path {
+            let rotation = file::Rotation {
+                access_token: &response.access_token,
+                refresh_token: response.refresh_token.as_deref().filter(|r| !r.is_empty()),
+                expires_at,
+                scopes,
+            };
+            if let Err(e) = file::write_rotation(path, &rotation) {
+                // The new tokens live on in memory for this process; say loudly that the file is stale.
+                tracing::error!(path = %path.display(), "could not save refreshed credentials: {e}");
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(entry) = cache.get_mut(path) {
+                    entry.1 = Some(fresh.clone());
+                }
+            }
+        }
+        tracing::info!(source = ?fresh.kind, "refreshed the OAuth access token");
+        Ok(fresh)
+    }
+
+    /// The credential state for status pages.
+    pub fn status(&self) -> CredentialStatus {
+        let token = match self.current() {
+            Ok(t) => t,
+            Err(e) => {
+                return CredentialStatus {
+                    state: "missing",
+                    source: None,
+                    path: None,
+                    expires_at: None,
+                    expires_in_secs: None,
+                    can_refresh: false,
+                    subscription_type: None,
+                    scopes: Vec::new(),
+                    message: Some(e.to_string()),
+                }
+            }
+        };
+        let now = now_ms();
+        let dead = self.is_dead(&token);
+        let state = if dead {
+            "login_expired"
+        } else if token.expires_within(Duration::ZERO, now) {
+            "expired"
+        } else if token.expires_within(REFRESH_MARGIN, now) {
+            "expiring"
+        } else {
+            "valid"
+        };
+        CredentialStatus {
+            state,
+            source: Some(token.kind.clone()),
+            path: token.path.clone(),
+            expires_at: token.expires_at.map(|ms| {
+                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms))
+                    .to_string()
+            }),
+            expires_in_secs: token.expires_at.map(|ms| (ms as i64 - now as i64) / 1000),
+            can_refresh: token.refresh.is_some() && !dead,
+            subscription_type: token.subscription_type.clone(),
+            scopes: token.scopes.clone(),
+            message: dead.then(|| CredentialError::LoginDead.to_string()),
+        }
+    }
+}

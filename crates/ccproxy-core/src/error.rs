@@ -1,0 +1,89 @@
+//! [`ApiError`]: every error the server answers itself, rendered in the shape of the API the
+//! client speaks (Anthropic or OpenAI), with the matching status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ccproxy_protocol::error::{anthropic_error_body, openai_error_body, ErrorKind};
+
+use crate::credentials::CredentialError;
+
+/// Which API shape an error is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Anthropic,
+    OpenAi,
+}
+
+impl Surface {
+    /// The surface a request path belongs to: OpenAI paths are chat completions and responses.
+    pub fn of_path(path: &str) -> Self {
+        if path.ends_with("/chat/completions") || path.ends_with("/responses") {
+            Self::OpenAi
+        } else {
+            Self::Anthropic
+        }
+    }
+}
+
+/// An error the proxy itself answers.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub surface: Surface,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            surface: Surface::Anthropic,
+        }
+    }
+
+    /// Renders in the shape of the API `path` belongs to.
+    pub fn for_path(mut self, path: &str) -> Self {
+        self.surface = Surface::of_path(path);
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.anthropic_type(), self.message)
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        let kind = match e {
+            CredentialError::Missing(_) | CredentialError::LoginDead => ErrorKind::Authentication,
+            CredentialError::RefreshFailed(_) => ErrorKind::BadGateway,
+        };
+        Self::new(kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.surface {
+            Surface::Anthropic => anthropic_error_body(self.kind, &self.message),
+            Surface::OpenAi => openai_error_body(self.kind, &self.message),
+        };
+        let status =
+            StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.kind == ErrorKind::Authentication {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ccproxy\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,135 @@
+//! Request admission, before any route runs: the `Host` check (DNS-rebinding protection) and
+//! client authentication with `security.auth_token`.
+//!
+//! Host rule: IP literals (a rebinding attack always uses a DNS name), `localhost` and names
+//! under `.localhost`, and the names in `server.allowed_hosts` (`*` admits any) are accepted;
+//! anything else is 403. Auth rule: when a token is configured every route except `GET /health`
+//! requires it, as `x-api-key` (which takes precedence) or `Authorization: Bearer`, compared in
+//! constant time.
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ccproxy_protocol::error::ErrorKind;
+use secrecy::ExposeSecret;
+use std::net::IpAddr;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// The host name of a `Host` header value, without port or IPv6 brackets.
+fn host_name(value: &str) -> &str {
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match value.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => value,
+    }
+}
+
+/// Whether a request for `host` may be served.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
+    if name.parse::<IpAddr>().is_ok() || name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(&name))
+}
+
+/// The credential a client presented: `x-api-key` first, else a bearer token.
+fn presented_token(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
+    if let Some(key) = headers.get("x-api-key") {
+        return Some(key.as_bytes());
+    }
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at(value.len().min(7));
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| rest.trim_ascii())
+}
+
+/// Middleware: host check, then client authentication.
+pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let host_ok = host.is_some_and(|h| host_allowed(h, &state.config.server.allowed_hosts));
+    if !host_ok {
+        return ApiError::new(
+            ErrorKind::Permission,
+            "this Host is not allowed (DNS-rebinding protection); add it to server.allowed_hosts",
+        )
+        .for_path(path)
+        .into_response();
+    }
+    if let Some(expected) = &state.config.security.auth_token {
+        let open = request.method() == Method::GET && path == "/health";
+        if !open {
+            let ok = presented_token(request.headers())
+                .is_some_and(|given| bool::from(given.ct_eq(expected.expose_secret().as_bytes())));
+            if !ok {
+                let message = if presented_token(request.headers()).is_some() {
+                    "invalid API token for this ccproxy server"
+                } else {
+                    "this ccproxy server requires an API token: send it as `x-api-key` or `Authorization: Bearer`"
+                };
+                return ApiError::new(ErrorKind::Authentication, message)
+                    .for_path(path)
+                    .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let none: Vec<String> = vec![];
+        for ok in [
+            "127.0.0.1:8000",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:8000",
+            "10.0.0.5",
+            "app.localhost:3",
+        ] {
+            assert!(host_allowed(ok, &none), "{ok}");
+        }
+        for bad in [
+            "evil.com",
+            "evil.com:8000",
+            "localhost.evil.com",
+            "127.0.0.1.nip.io:80",
+            "",
+        ] {
+            assert!(!host_allowed(bad, &none), "{bad}");
+        }
+        assert!(host_allowed("box.lan:8000", &["box.lan".into()]));
+        assert!(host_allowed("anything", &["*".into()]));
+    }
+
+    #[test]
+    fn tokens() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(presented_token(&h), None);
+        h.insert("authorization", "bEaReR  abc ".parse().unwrap());
+        assert_eq!(presented_token(&h), Some(&b"abc"[..]));
+        h.insert("x-api-key", "key".parse().unwrap());
+        assert_eq!(presented_token(&h), Some(&b"key"[..]));
+        let mut basic = axum::http::HeaderMap::new();
+        basic.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(presented_token(&basic), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! CCProxy's core: the server and everything it needs, with no GUI dependency.
+//!
+//! Invariant: this crate never depends on tauri or any GUI crate; the CLI and the desktop app
+//! are thin shells over [`server::Server`].
+
+pub mod api_token;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+mod access_log;
+mod cors;
+mod guard;
+mod routes;

@@ -1,0 +1,47 @@
+//! The router: every route of the server, and the fallbacks that answer in the API's shape.
+
+mod api;
+mod info;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use ccproxy_protocol::error::ErrorKind;
+use std::sync::Arc;
+
+/// All routes, without middleware (see [`crate::server::app`]).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/health", get(info::health))
+        .route("/api/status", get(info::status))
+        .route("/api/v1/models", get(info::models))
+        .route("/api/models", get(info::models))
+        .route("/api/v1/messages", post(api::messages))
+        .route("/api/v1/messages/count_tokens", post(api::count_tokens))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found(request: Request) -> impl IntoResponse {
+    let path = request.uri().path();
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("no route for {} {path}", request.method()),
+    )
+    .for_path(path)
+}
+
+async fn method_not_allowed(request: Request) -> impl IntoResponse {
+    let path = request.uri().path();
+    let mut error = ApiError::new(
+        ErrorKind::InvalidRequest,
+        format!("method {} is not allowed on {path}", request.method()),
+    )
+    .for_path(path)
+    .into_response();
+    *error.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    error
+}

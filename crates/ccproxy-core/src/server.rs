@@ -1,0 +1,153 @@
+//! Starting and stopping the server in-process.
+//!
+//! [`start`] binds, spawns the accept loop and returns a [`ServerHandle`] with the bound address
+//! (port 0 works) and a graceful [`ServerHandle::shutdown`]. The CLI and the desktop app both use
+//! it; nothing here reads the process environment or installs signal handlers.
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::{access_log, cors, guard, routes, upstream};
+use axum::Router;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// The one pooled upstream client.
+    pub http: reqwest::Client,
+    pub credentials: Arc<Credentials>,
+    pub started: Instant,
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "{addr} is already in use: choose another port with `--port <PORT>` \
+         (or PORT=…, or server.port in the config file), or `--port 0` for any free port"
+    )]
+    AddrInUse { addr: SocketAddr },
+    #[error(
+        "refusing to listen on {host}, which other machines can reach, without an API token: \
+         set one with `--auth-token` (make one with `ccproxy generate-token`), \
+         or pass `--allow-remote-without-auth` if you really mean it"
+    )]
+    RemoteWithoutAuth { host: IpAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid server.host `{0}`")]
+    Host(String),
+    #[error("cannot build the upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// The application with all middleware, for a given state. Tests can drive it without a socket.
+pub fn app(state: Arc<AppState>) -> Router {
+    routes::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::admit,
+        ))
+        .layer(cors::layer(&state.config.server.cors_origins))
+        .layer(axum::middleware::from_fn(access_log::log))
+        .with_state(state)
+}
+
+/// A running server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+    grace: Duration,
+}
+
+impl ServerHandle {
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (credentials, config).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `server.shutdown_timeout_secs`,
+    /// then closes whatever is left.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        match tokio::time::timeout(self.grace, &mut task).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight requests did not finish within {:?}; closing them",
+                    self.grace
+                );
+                task.abort();
+                let _ = task.await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Binds and starts serving. Returns once the socket is listening.
+pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
+    let ip = config
+        .server
+        .bind_ip()
+        .ok_or_else(|| StartError::Host(config.server.host.clone()))?;
+    if !ip.is_loopback()
+        && config.security.auth_token.is_none()
+        && !config.server.allow_remote_without_auth
+    {
+        return Err(StartError::RemoteWithoutAuth { host: ip });
+    }
+    let addr = SocketAddr::new(ip, config.server.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => StartError::AddrInUse { addr },
+            _ => StartError::Bind { addr, source },
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+
+    let http = upstream::client(&config)?;
+    let credentials = Arc::new(Credentials::new(config.clone(), http.clone()));
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        http,
+        credentials,
+        started: Instant::now(),
+    });
+    let router = app(state.clone());
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    if !ip.is_loopback() && config.security.auth_token.is_none() {
+        tracing::warn!("listening on {addr} without an API token: anyone who can reach it can use your subscription");
+    }
+    Ok(ServerHandle {
+        addr,
+        state,
+        stop,
+        task,
+        grace: Duration::from_secs(config.server.shutdown_timeout_secs),
+    })
+}

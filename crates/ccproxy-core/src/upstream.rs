@@ -1,0 +1,166 @@
+//! The one pooled HTTP client to the Anthropic API, and the request/response rewriting of API
+//! mode (`SPEC.md` §2): credentials swapped, betas merged, everything else passed through.
+//!
+//! Responses are never buffered: the status and headers are returned as soon as upstream sends
+//! them and the body is forwarded chunk by chunk as it arrives. Dropping the returned body (a
+//! client that went away) drops the upstream response, which closes its connection.
+
+use crate::config::Config;
+use crate::credentials::Token;
+use crate::error::ApiError;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use ccproxy_protocol::anthropic::beta::merge_betas;
+use ccproxy_protocol::error::{anthropic_error_event, ErrorKind};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+/// The API version sent when the client sends none.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Builds the shared client: rustls, HTTP/2 where upstream offers it, connection pooling,
+/// connect and read timeouts, `HTTPS_PROXY`/`NO_PROXY` honoured.
+pub fn client(config: &Config) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("ccproxy/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(config.claude.connect_timeout_secs))
+        .read_timeout(Duration::from_secs(config.claude.read_timeout_secs))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and ones the proxy sets itself.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// Headers to send upstream: the client's, minus hop-by-hop, `host`, `content-length` and the
+/// client's own credentials; plus the OAuth bearer, `anthropic-version` and merged betas.
+pub fn request_headers(client: &HeaderMap, token: &Token) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(client.len() + 3);
+    for (name, value) in client {
+        if is_hop_by_hop(name)
+            || matches!(
+                name.as_str(),
+                "host" | "content-length" | "x-api-key" | "authorization" | "anthropic-beta"
+            )
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    if let Ok(mut bearer) = HeaderValue::try_from(format!("Bearer {}", token.access_token())) {
+        bearer.set_sensitive(true);
+        out.insert(header::AUTHORIZATION, bearer);
+    }
+    if !out.contains_key("anthropic-version") {
+        out.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+    }
+    let betas = merge_betas(
+        client
+            .get_all("anthropic-beta")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    if let Ok(betas) = HeaderValue::try_from(betas) {
+        out.insert("anthropic-beta", betas);
+    }
+    out
+}
+
+/// Sends one request upstream; transport failures become 502/504 in Anthropic's shape.
+pub async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<reqwest::Response, ApiError> {
+    http.request(method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e))
+}
+
+fn transport_error(e: &reqwest::Error) -> ApiError {
+    // `reqwest::Error`'s Display names the URL only, never headers, so this is safe to show.
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        ApiError::new(ErrorKind::Timeout, format!("upstream timed out: {detail}"))
+    } else {
+        ApiError::new(
+            ErrorKind::BadGateway,
+            format!("upstream request failed: {detail}"),
+        )
+    }
+}
+
+/// Turns the upstream response into ours: same status, headers (minus hop-by-hop) and body,
+/// streamed. If an event stream breaks midway, an Anthropic `error` event ends it so the client
+/// sees why instead of a silently truncated stream.
+pub fn response(upstream: reqwest::Response) -> Response {
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = HeaderMap::with_capacity(upstream.headers().len());
+    for (name, value) in upstream.headers() {
+        if !is_hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let event_stream = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = if event_stream {
+        // An error event may be appended, so the length is not known in advance.
+        headers.remove(header::CONTENT_LENGTH);
+        let mut ended = false;
+        Body::from_stream(upstream.bytes_stream().filter_map(move |chunk| {
+            let item = match chunk {
+                _ if ended => None,
+                Ok(bytes) => Some(Ok::<_, std::io::Error>(bytes)),
+                Err(e) => {
+                    ended = true;
+                    tracing::warn!("upstream stream broke: {}", transport_error(&e));
+                    Some(Ok(Bytes::from(anthropic_error_event(
+                        ErrorKind::BadGateway,
+                        "the upstream stream ended unexpectedly",
+                    ))))
+                }
+            };
+            std::future::ready(item)
+        }))
+    } else {
+        Body::from_stream(upstream.bytes_stream())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}

@@ -1,0 +1,114 @@
+//! Error bodies in each API's own shape. One inner error kind, rendered per surface.
+
+use serde_json::json;
+
+/// What went wrong, independent of which API surface reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed (400).
+    InvalidRequest,
+    /// Missing or wrong credentials (401).
+    Authentication,
+    /// Authenticated but not allowed, e.g. a forbidden `Host` (403).
+    Permission,
+    /// No such route or resource (404).
+    NotFound,
+    /// The body exceeds the configured limit (413).
+    RequestTooLarge,
+    /// Too many requests (429).
+    RateLimit,
+    /// Upstream could not be reached or answered garbage (502).
+    BadGateway,
+    /// Upstream did not answer in time (504).
+    Timeout,
+    /// A fault of the proxy itself (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status this kind is reported with.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::Authentication => 401,
+            Self::Permission => 403,
+            Self::NotFound => 404,
+            Self::RequestTooLarge => 413,
+            Self::RateLimit => 429,
+            Self::BadGateway => 502,
+            Self::Timeout => 504,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The `error.type` of Anthropic's error shape.
+    pub fn anthropic_type(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request_error",
+            Self::Authentication => "authentication_error",
+            Self::Permission => "permission_error",
+            Self::NotFound => "not_found_error",
+            Self::RequestTooLarge => "request_too_large",
+            Self::RateLimit => "rate_limit_error",
+            Self::BadGateway | Self::Timeout | Self::Internal => "api_error",
+        }
+    }
+
+    /// The `error.type` / `error.code` pair of OpenAI's error shape.
+    pub fn openai_type_and_code(self) -> (&'static str, &'static str) {
+        match self {
+            Self::InvalidRequest => ("invalid_request_error", "invalid_request"),
+            Self::Authentication => ("invalid_request_error", "invalid_api_key"),
+            Self::Permission => ("invalid_request_error", "forbidden"),
+            Self::NotFound => ("invalid_request_error", "not_found"),
+            Self::RequestTooLarge => ("invalid_request_error", "request_too_large"),
+            Self::RateLimit => ("rate_limit_error", "rate_limit_exceeded"),
+            Self::BadGateway => ("api_error", "bad_gateway"),
+            Self::Timeout => ("api_error", "timeout"),
+            Self::Internal => ("api_error", "internal_error"),
+        }
+    }
+}
+
+/// `{"type":"error","error":{"type":…,"message":…}}`
+pub fn anthropic_error_body(kind: ErrorKind, message: &str) -> Vec<u8> {
+    json!({"type": "error", "error": {"type": kind.anthropic_type(), "message": message}})
+        .to_string()
+        .into_bytes()
+}
+
+/// `{"error":{"message":…,"type":…,"param":null,"code":…}}`
+pub fn openai_error_body(kind: ErrorKind, message: &str) -> Vec<u8> {
+    let (kind, code) = kind.openai_type_and_code();
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+        .to_string()
+        .into_bytes()
+}
+
+/// An Anthropic SSE `error` event, sent when a stream breaks after it started.
+pub fn anthropic_error_event(kind: ErrorKind, message: &str) -> Vec<u8> {
+    let mut event = b"event: error\ndata: ".to_vec();
+    event.extend_from_slice(&anthropic_error_body(kind, message));
+    event.extend_from_slice(b"\n\n");
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let a: serde_json::Value =
+            serde_json::from_slice(&anthropic_error_body(ErrorKind::Authentication, "no")).unwrap();
+        assert_eq!(a["type"], "error");
+        assert_eq!(a["error"]["type"], "authentication_error");
+        assert_eq!(a["error"]["message"], "no");
+        let o: serde_json::Value =
+            serde_json::from_slice(&openai_error_body(ErrorKind::RequestTooLarge, "big")).unwrap();
+        assert_eq!(o["error"]["code"], "request_too_large");
+        assert_eq!(o["error"]["message"], "big");
+        let e = String::from_utf8(anthropic_error_event(ErrorKind::BadGateway, "x")).unwrap();
+        assert!(e.starts_with("event: error\ndata: {") && e.ends_with("}\n\n"));
+    }
+}
