@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::{access_log, cors, guard, routes, upstream};
+use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -134,6 +135,10 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
     let router = app(state.clone());
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
+        // No Nagle delay: streamed events must leave as soon as they are written.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;

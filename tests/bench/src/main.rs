@@ -1,1 +1,260 @@
-fn main() {}
+//! `ccproxy-bench`: how much latency and throughput the proxy costs, measured against the mock
+//! upstream on loopback. Not a test: run it by hand (see README, "Benchmark").
+//!
+//! For each body size (2 KB, 50 KB) and response kind (JSON, SSE) it measures the same requests
+//! sent directly to the mock and through a real `ccproxy` process, at concurrency 1 and 32:
+//! p50/p99 latency (whole response read), requests per second; then the proxy's start-up time
+//! (spawn to accepting connections), idle RSS and peak RSS.
+
+use anyhow::{bail, Context};
+use ccproxy_mock_upstream::Mock;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Args {
+    duration: Duration,
+    binary: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut duration = Duration::from_secs(3);
+    let mut binary = std::env::current_exe()?.with_file_name("ccproxy");
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => {
+                duration = Duration::from_secs_f64(it.next().context("--seconds N")?.parse()?)
+            }
+            "--binary" => binary = PathBuf::from(it.next().context("--binary PATH")?),
+            "-h" | "--help" => {
+                println!("usage: ccproxy-bench [--seconds N per run, default 3] [--binary path/to/ccproxy]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if !binary.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p ccproxy-cli`",
+            binary.display()
+        );
+    }
+    Ok(Args { duration, binary })
+}
+
+fn request_body(size: usize, stream: bool) -> bytes::Bytes {
+    let head = format!(
+        r#"{{"model":"claude-sonnet-4-20250514","max_tokens":1024,"stream":{stream},"messages":[{{"role":"user","content":""#
+    );
+    let tail = r#""}]}"#;
+    let pad = size.saturating_sub(head.len() + tail.len());
+    bytes::Bytes::from(format!("{head}{}{tail}", "a".repeat(pad)))
+}
+
+struct Measured {
+    p50: Duration,
+    p99: Duration,
+    rps: f64,
+}
+
+async fn load(
+    url: &str,
+    body: bytes::Bytes,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()?;
+    // Warm the connections.
+    for _ in 0..concurrency.max(20) {
+        client
+            .post(url)
+            .body(body.clone())
+            .send()
+            .await?
+            .bytes()
+            .await?;
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = url.to_string();
+        let body = body.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(50_000);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-api-key", "dummy")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    anyhow::bail!("status {}", response.status());
+                }
+                response.bytes().await?;
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await??);
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Ok(Measured {
+        p50: pct(0.50),
+        p99: pct(0.99),
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+    })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct Proxy {
+    child: Child,
+    port: u16,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ccproxy serve` against the mock; returns it and the time until it accepted a connection.
+fn start_proxy(binary: &PathBuf, upstream: &str) -> anyhow::Result<(Proxy, Duration)> {
+    let home = tempfile::tempdir()?;
+    let creds = home.path().join(".config/ccproxy/credentials.json");
+    std::fs::create_dir_all(creds.parent().context("parent")?)?;
+    std::fs::write(
+        &creds,
+        r#"{"claudeAiOauth":{"accessToken":"bench-token","refreshToken":"r","expiresAt":4102444800000}}"#,
+    )?;
+    let port = free_port()?;
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["serve", "--port", &port.to_string()])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("CLAUDE__API_BASE_URL", upstream)
+        .current_dir(home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let proxy = Proxy {
+        child,
+        port,
+        _home: home,
+    };
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((proxy, started.elapsed()));
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("the proxy did not start within 10 s");
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn rss_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let mock = Mock::start_with(false).await;
+    mock.set_reply_size(512, 16);
+
+    // Start-up: median of 9 cold starts.
+    let mut startups = Vec::new();
+    for _ in 0..9 {
+        let (proxy, took) = start_proxy(&args.binary, &mock.url())?;
+        startups.push(took);
+        drop(proxy);
+    }
+    startups.sort_unstable();
+    let (proxy, _) = start_proxy(&args.binary, &mock.url())?;
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = proxy.child.id();
+    let idle_rss = rss_kib(pid, "VmRSS:").unwrap_or(0);
+
+    println!("| body | response | concurrency | direct p50 ms | proxy p50 ms | added p50 ms | direct p99 ms | proxy p99 ms | added p99 ms | direct req/s | proxy req/s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for size in [2 * 1024, 50 * 1024] {
+        for stream in [false, true] {
+            let body = request_body(size, stream);
+            for concurrency in [1, 32] {
+                let direct = load(
+                    &format!("{}/v1/messages", mock.url()),
+                    body.clone(),
+                    concurrency,
+                    args.duration,
+                )
+                .await?;
+                let proxied = load(
+                    &format!("http://127.0.0.1:{}/api/v1/messages", proxy.port),
+                    body.clone(),
+                    concurrency,
+                    args.duration,
+                )
+                .await?;
+                println!(
+                    "| {} KB | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
+                    size / 1024,
+                    if stream { "SSE" } else { "JSON" },
+                    concurrency,
+                    ms(direct.p50),
+                    ms(proxied.p50),
+                    ms(proxied.p50.saturating_sub(direct.p50)),
+                    ms(direct.p99),
+                    ms(proxied.p99),
+                    ms(proxied.p99.saturating_sub(direct.p99)),
+                    direct.rps,
+                    proxied.rps,
+                );
+            }
+        }
+    }
+    let peak_rss = rss_kib(pid, "VmHWM:").unwrap_or(0);
+    println!();
+    println!("| proxy start-up to listening (median of 9) | idle RSS | peak RSS under load |");
+    println!("|---|---|---|");
+    println!(
+        "| {} ms | {:.1} MB | {:.1} MB |",
+        ms(startups[startups.len() / 2]),
+        idle_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    );
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Pass-through behaviour of API mode: bodies, headers, query strings, SSE, errors.
+
+use super::*;
+
+#[tokio::test]
+async fn claude_code_request_arrives_byte_identical_with_oauth_headers() {
+    let h = Harness::new().await;
+    let response = h
+        .post("/api/v1/messages?beta=true", CLAUDE_CODE_BODY)
+        .header("x-api-key", "dummy")
+        .header(
+            "anthropic-beta",
+            "interleaved-thinking-2025-05-14,oauth-2025-04-20",
+        )
+        .header("anthropic-version", "2099-01-01")
+        .header("user-agent", "claude-cli/2.1.331")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["request-id"], "req_mock_1");
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["type"], "message");
+
+    let seen = h.mock.requests();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert_eq!(r.uri, "/v1/messages?beta=true", "query string forwarded");
+    assert_eq!(
+        r.body.as_ref(),
+        CLAUDE_CODE_BODY.as_bytes(),
+        "body byte-identical"
+    );
+    assert_eq!(r.header("authorization"), "Bearer access-1");
+    assert!(r.headers.get("x-api-key").is_none(), "client key removed");
+    assert_eq!(
+        r.header("anthropic-version"),
+        "2099-01-01",
+        "client version kept"
+    );
+    assert_eq!(
+        r.header("anthropic-beta"),
+        "interleaved-thinking-2025-05-14,oauth-2025-04-20,claude-code-20250219"
+    );
+    assert_eq!(r.header("user-agent"), "claude-cli/2.1.331");
+}
+
+#[tokio::test]
+async fn identity_is_inserted_when_missing_and_nothing_else_changes() {
+    let h = Harness::new().await;
+    let body = r#"{"model":"claude-sonnet-4-20250514","system":"Be brief.","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let response = h
+        .post("/api/v1/messages", body)
+        .header("authorization", "Bearer dummy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let r = &h.mock.requests()[0];
+    let sent = std::str::from_utf8(&r.body).unwrap();
+    assert!(
+        sent.ends_with(r#","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#),
+        "{sent}"
+    );
+    let v = body_json(&r.body);
+    assert_eq!(v["system"][0]["text"], IDENTITY);
+    assert_eq!(v["system"][1]["text"], "Be brief.");
+    assert_eq!(r.header("authorization"), "Bearer access-1");
+    assert_eq!(r.header("anthropic-version"), "2023-06-01");
+    assert_eq!(
+        r.header("anthropic-beta"),
+        "claude-code-20250219,oauth-2025-04-20"
+    );
+}
+
+#[tokio::test]
+async fn count_tokens_is_forwarded_with_identity() {
+    let h = Harness::new().await;
+    let response = h
+        .post(
+            "/api/v1/messages/count_tokens",
+            r#"{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["input_tokens"], 42);
+    let r = &h.mock.requests()[0];
+    assert_eq!(r.uri, "/v1/messages/count_tokens");
+    assert_eq!(body_json(&r.body)["system"][0]["text"], IDENTITY);
+}
+
+#[tokio::test]
+async fn upstream_errors_pass_through_with_headers() {
+    let h = Harness::new().await;
+    let response = h
+        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .header("x-mock", "error-429")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "7");
+    assert_eq!(response.headers()["x-should-retry"], "true");
+    assert_eq!(response.headers()["request-id"], "req_mock_err");
+    let v: Value = response.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert_eq!(v["error"]["message"], "slow down");
+}
+
+#[tokio::test]
+async fn sse_events_reach_the_client_before_upstream_finishes() {
+    let h = Harness::new().await;
+    let mut response = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .header("x-mock", "gated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert_eq!(
+        response.headers()["anthropic-ratelimit-unified-5h-utilization"],
+        "0.25"
+    );
+    // The mock holds every event after the first until the gate opens; the first must arrive now.
+    let first = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+        .await
+        .expect("first event arrives while upstream is still streaming")
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with(b"event: message_start\n"));
+    h.mock.open_gate();
+    let mut all = first.to_vec();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        all.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(all).unwrap();
+    assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    assert!(
+        !text.contains("[DONE]"),
+        "nothing appended to Anthropic streams"
+    );
+    assert_eq!(text.matches("event: ").count(), 14);
+}
+
+#[tokio::test]
+async fn streamed_body_is_byte_exact() {
+    let h = Harness::new().await;
+    h.mock.set_reply_size(4000, 40);
+    let via_proxy = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let direct = h
+        .http
+        .post(format!("{}/v1/messages", h.mock.url()))
+        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(via_proxy, direct);
+}
+
+#[tokio::test]
+async fn a_broken_upstream_stream_ends_with_an_error_event() {
+    let h = Harness::new().await;
+    let response = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .header("x-mock", "stream-break")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("event: message_start\n"), "{text}");
+    assert!(
+        text.ends_with("\n\nevent: error\ndata: {\"error\":{\"message\":\"the upstream stream ended unexpectedly\",\"type\":\"api_error\"},\"type\":\"error\"}\n\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn client_disconnect_mid_stream_closes_the_upstream_connection() {
+    let h = Harness::new().await;
+    let mut response = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .header("x-mock", "slow")
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"event: message_start"));
+    assert_eq!(h.mock.streams_dropped(), 0);
+    drop(response);
+    assert!(
+        h.mock.wait_stream_dropped(Duration::from_secs(20)).await,
+        "upstream stream was not closed after the client went away"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let h =
+        Harness::with(move |c| c.claude.api_base_url = format!("http://127.0.0.1:{port}")).await;
+    let r = h.post("/api/v1/messages", "{}").send().await.unwrap();
+    let m = expect_error(r, 502, "api_error").await;
+    assert!(m.contains("upstream"), "{m}");
+}
+
+#[tokio::test]
+async fn models_are_listed_in_a_shape_both_sdks_read() {
+    let h = Harness::new().await;
+    for path in ["/api/v1/models", "/api/models"] {
+        let v: Value = h
+            .http
+            .get(h.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["object"], "list");
+        assert_eq!(v["has_more"], false);
+        let ids: Vec<_> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        for required in [
+            "claude-opus-4-20250514",
+            "claude-sonnet-4-20250514",
+            "claude-3-7-sonnet-20250219",
+            "claude-3-5-sonnet-20241022",
+            "claude-3-5-sonnet-20240620",
+        ] {
+            assert!(ids.contains(&required), "{required}");
+        }
+        let m = &v["data"][3];
+        assert_eq!(m["object"], "model");
+        assert_eq!(m["type"], "model");
+        assert_eq!(m["owned_by"], "anthropic");
+        assert_eq!(m["display_name"], "Claude Sonnet 4");
+        assert_eq!(m["created_at"], "2025-05-14T00:00:00Z");
+        assert_eq!(v["first_id"], v["data"][0]["id"]);
+    }
+}
+
+#[tokio::test]
+async fn status_reports_credentials_upstream_and_version() {
+    let h = Harness::new().await;
+    let status: Value = h
+        .http
+        .get(h.url("/api/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["mode"], "api");
+    assert_eq!(status["upstream"], h.mock.url());
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    let creds = &status["credentials"];
+    assert_eq!(creds["state"], "valid");
+    assert_eq!(creds["source"], "ccproxy");
+    assert_eq!(creds["subscription_type"], "max");
+    assert_eq!(creds["can_refresh"], true);
+    let left = creds["expires_in_secs"].as_i64().unwrap();
+    assert!((3500..=3600).contains(&left), "{left}");
+    assert!(creds["expires_at"].as_str().unwrap().ends_with('Z'));
+    let text = status.to_string();
+    assert!(
+        !text.contains("access-1") && !text.contains("refresh-1"),
+        "no secrets in status"
+    );
+}

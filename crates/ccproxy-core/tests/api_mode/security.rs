@@ -1,0 +1,206 @@
+//! Admission: client tokens, Host checks, CORS, body limits, malformed input.
+
+use super::*;
+
+#[tokio::test]
+async fn client_token_is_required_when_configured() {
+    let h = Harness::with(|c| c.security.auth_token = Some("local-token-123".into())).await;
+    let msg = || h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#);
+
+    let m = expect_error(msg().send().await.unwrap(), 401, "authentication_error").await;
+    assert!(m.contains("x-api-key"), "{m}");
+    expect_error(
+        msg().header("x-api-key", "wrong").send().await.unwrap(),
+        401,
+        "authentication_error",
+    )
+    .await;
+    assert_eq!(
+        msg()
+            .header("x-api-key", "local-token-123")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        msg()
+            .bearer_auth("local-token-123")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // x-api-key takes precedence over a correct bearer token.
+    let r = msg()
+        .header("x-api-key", "wrong")
+        .bearer_auth("local-token-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The local token never reaches upstream.
+    for r in h.mock.requests() {
+        assert_eq!(r.header("authorization"), "Bearer access-1");
+        assert!(r.headers.get("x-api-key").is_none());
+    }
+    // Health is open; everything else is protected.
+    assert_eq!(
+        h.http.get(h.url("/health")).send().await.unwrap().status(),
+        200
+    );
+    for path in ["/api/status", "/api/v1/models", "/api/models", "/nope"] {
+        assert_eq!(
+            h.http.get(h.url(path)).send().await.unwrap().status(),
+            401,
+            "{path}"
+        );
+    }
+    // OpenAI-style paths answer in OpenAI's error shape.
+    let r = h
+        .post("/api/v1/chat/completions", "{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_api_key");
+    assert!(v.get("type").is_none());
+}
+
+#[tokio::test]
+async fn foreign_host_headers_are_refused() {
+    let h = Harness::new().await;
+    let r = h
+        .http
+        .get(h.url("/api/status"))
+        .header("host", "attacker.example:8000")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 403, "permission_error").await;
+    for host in ["localhost:8000", "127.0.0.1", "[::1]:8000"] {
+        let r = h
+            .http
+            .get(h.url("/api/status"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+    }
+    assert!(h.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn configured_hosts_are_accepted() {
+    let h = Harness::with(|c| c.server.allowed_hosts = vec!["proxy.lan".into()]).await;
+    let r = h
+        .http
+        .get(h.url("/health"))
+        .header("host", "proxy.lan:8000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn cors_allows_only_matching_origins() {
+    let h = Harness::with(|c| c.security.auth_token = Some("local-token-123".into())).await;
+    let preflight = |origin: &'static str| {
+        h.http
+            .request(reqwest::Method::OPTIONS, h.url("/api/v1/messages"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "x-api-key,content-type")
+            .send()
+    };
+    let ok = preflight("http://localhost:5173").await.unwrap();
+    assert!(ok.status().is_success());
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert!(ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("x-api-key"));
+    for bad in [
+        "http://evil.com",
+        "http://localhost.evil.com",
+        "https://localhost.evil.com:443",
+    ] {
+        let r = preflight(bad).await.unwrap();
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{bad}"
+        );
+    }
+    let actual = h
+        .http
+        .get(h.url("/health"))
+        .header("origin", "http://127.0.0.1:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        actual.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:3000"
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_and_nothing_is_sent() {
+    let h = Harness::with(|c| c.server.max_body_bytes = 1024).await;
+    let big = format!(
+        r#"{{"model":"m","messages":[],"pad":"{}"}}"#,
+        "x".repeat(4096)
+    );
+    let r = h
+        .post("/api/v1/messages", big.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 413, "request_too_large").await;
+    // Also when streamed without a content-length.
+    let chunks = futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(100)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let r = h
+        .post("/api/v1/messages", reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 413, "request_too_large").await;
+    assert!(h.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_in_anthropic_shape() {
+    let h = Harness::new().await;
+    for body in ["not json", "[1,2]", "{\"model\":", ""] {
+        let r = h.post("/api/v1/messages", body).send().await.unwrap();
+        let m = expect_error(r, 400, "invalid_request_error").await;
+        assert!(m.contains("JSON"), "{m}");
+    }
+    assert!(h.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_api_shape() {
+    let h = Harness::new().await;
+    expect_error(
+        h.http.get(h.url("/api/v1/nope")).send().await.unwrap(),
+        404,
+        "not_found_error",
+    )
+    .await;
+    let r = h.http.get(h.url("/api/v1/messages")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+}
