@@ -458,3 +458,67 @@ async fn bare_ccproxy_serves() {
     assert!(found);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn standard_proxy_variables_are_honoured() {
+    // The mock plays an HTTP forward proxy: it receives the absolute-form request.
+    let forward_proxy = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let creds = home.path().join(".config/ccproxy/credentials.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        json!({"claudeAiOauth":{"accessToken":"proxied-access","expiresAt": 4102444800000u64}})
+            .to_string(),
+    )
+    .unwrap();
+    let served = serve(
+        home.path(),
+        &[],
+        &[
+            ("CLAUDE__API_BASE_URL", "http://upstream.example"),
+            ("HTTP_PROXY", &forward_proxy.url()),
+        ],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/messages?beta=true", served.addr))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = forward_proxy.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "http://upstream.example/v1/messages?beta=true");
+    assert_eq!(seen[0].header("authorization"), "Bearer proxied-access");
+    served.terminate().await;
+
+    // NO_PROXY exempts a host: requests to it go direct.
+    let direct = Mock::start().await;
+    let direct_url = format!("http://localhost:{}", direct.addr().port());
+    let served = serve(
+        home.path(),
+        &[],
+        &[
+            ("CLAUDE__API_BASE_URL", &direct_url),
+            ("HTTP_PROXY", &forward_proxy.url()),
+            ("NO_PROXY", "localhost"),
+        ],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/messages", served.addr))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(direct.requests().len(), 1, "NO_PROXY host reached directly");
+    assert_eq!(
+        forward_proxy.requests().len(),
+        1,
+        "and not through the proxy"
+    );
+    served.terminate().await;
+}
