@@ -16,6 +16,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Print a shell completion script, e.g. `eval "$(ccproxy --show-completion zsh)"`
+    #[arg(long, value_name = "SHELL")]
+    pub show_completion: Option<clap_complete::Shell>,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -27,8 +30,56 @@ pub enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Sign in with your Claude account, and manage the stored login
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Print a new random API token for `security.auth_token`, and how to use it
-    GenerateToken,
+    GenerateToken {
+        /// Also write it to ./.env as AUTH_TOKEN (replacing an earlier token line, keeping the rest)
+        #[arg(long)]
+        save: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// Log in: opens the browser, you approve, the login is stored for ccproxy
+    Login {
+        #[command(flatten)]
+        source: ConfigArg,
+        /// Port of the local callback listener [default: any free port]
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
+        /// Print the login URL instead of opening a browser
+        #[arg(long)]
+        no_browser: bool,
+        /// Paste the code shown after approval instead of using a local callback
+        #[arg(long)]
+        manual: bool,
+        /// Seconds to wait for the approval [default: oauth.login_timeout_secs, 300]
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
+    /// Exit 0 if the stored login is valid (and say until when), else exit 1 and say why
+    Validate {
+        #[command(flatten)]
+        source: ConfigArg,
+    },
+    /// Show account, subscription, scopes, expiry and where the login is stored; refreshes if expired
+    Info {
+        #[command(flatten)]
+        source: ConfigArg,
+    },
+    /// Refresh the access token now
+    Refresh {
+        #[command(flatten)]
+        source: ConfigArg,
+    },
+    /// Revoke and remove ccproxy's stored login (Claude Code's own login is left alone)
+    Logout {
+        #[command(flatten)]
+        source: ConfigArg,
+    },
 }
 
 #[derive(Subcommand, Debug)]

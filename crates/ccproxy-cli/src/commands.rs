@@ -9,14 +9,17 @@ use std::sync::Arc;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(shell) = cli.show_completion {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "ccproxy", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Config(ConfigCommand::Show { source, json })) => config_show(&source, json),
-        Some(Command::GenerateToken) => {
-            generate_token();
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Auth(command)) => crate::auth::run(command),
+        Some(Command::GenerateToken { save }) => generate_token(save),
     }
 }
 
@@ -25,7 +28,8 @@ fn value<T: serde::Serialize>(v: T) -> Value {
     Value::serialize(v).unwrap_or_else(|_| Value::from(String::new()))
 }
 
-fn load(source: &ConfigArg, args: Option<&ServeArgs>) -> anyhow::Result<LoadedConfig> {
+/// Loads the configuration with `--config` and, for `serve`, its flags.
+pub fn load(source: &ConfigArg, args: Option<&ServeArgs>) -> anyhow::Result<LoadedConfig> {
     let mut flags = Vec::new();
     if let Some(a) = args {
         if let Some(h) = &a.host {
@@ -141,16 +145,69 @@ fn config_show(source: &ConfigArg, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn generate_token() {
+fn generate_token(save: bool) -> anyhow::Result<ExitCode> {
     let token = ccproxy_core::api_token::generate();
     println!("{token}");
+    if save {
+        let path = std::path::Path::new(".env");
+        let key = save_token(path, &token)?;
+        eprintln!(
+            "\nSaved as {key} in {} — `ccproxy serve` run from this folder uses it.",
+            path.display()
+        );
+        if std::env::var_os("AUTH_TOKEN").is_some()
+            || std::env::var_os("SECURITY__AUTH_TOKEN").is_some()
+        {
+            eprintln!("warning: an AUTH_TOKEN / SECURITY__AUTH_TOKEN environment variable is set and overrides .env");
+        }
+    }
     eprintln!(
         "\nStart the server with it (any one of):\n  \
          ccproxy serve --auth-token {token}\n  \
          AUTH_TOKEN={token} ccproxy serve\n  \
-         echo 'AUTH_TOKEN={token}' >> .env\n\n\
+         ccproxy generate-token --save   # writes a new one to ./.env\n\n\
          Then give it to clients:\n  \
          export ANTHROPIC_API_KEY={token}   # Anthropic SDKs, Claude Code (x-api-key)\n  \
          export OPENAI_API_KEY={token}      # OpenAI SDKs (Authorization: Bearer)"
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the token into a `.env` file: replaces the line that sets it (`SECURITY__AUTH_TOKEN`
+/// if present, as it wins over `AUTH_TOKEN`), else appends `AUTH_TOKEN=…`; other lines are kept.
+/// Returns the variable written.
+fn save_token(path: &std::path::Path, token: &str) -> anyhow::Result<&'static str> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let sets = |line: &str, key: &str| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let key = if existing.lines().any(|l| sets(l, "SECURITY__AUTH_TOKEN")) {
+        "SECURITY__AUTH_TOKEN"
+    } else {
+        "AUTH_TOKEN"
+    };
+    let mut out = String::with_capacity(existing.len() + 64);
+    let mut replaced = false;
+    for line in existing.lines() {
+        if sets(line, key) && !replaced {
+            out.push_str(&format!("{key}={token}\n"));
+            replaced = true;
+        } else if !sets(line, key) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        out.push_str(&format!("{key}={token}\n"));
+    }
+    ccproxy_core::credentials::file::write_atomic(path, out.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
 }

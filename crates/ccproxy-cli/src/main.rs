@@ -1,5 +1,6 @@
 //! The `ccproxy` command: thin glue over `ccproxy-core`.
 
+mod auth;
 mod cli;
 mod commands;
 

@@ -115,10 +115,23 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuthConfig {
+    /// Where the user approves the login in a browser.
+    pub authorize_url: String,
+    /// Code exchange and refresh.
     pub token_url: String,
+    /// Token revocation (logout).
+    pub revoke_url: String,
+    /// Account and subscription of a token.
+    pub profile_url: String,
+    /// Redirect of the manual flow: a page that shows the code for the user to paste.
+    pub manual_redirect_uri: String,
     pub client_id: String,
-    /// Space-separated scopes sent with a refresh.
+    /// Space-separated scopes asked for at login and sent with a refresh.
     pub scopes: String,
+    /// How long a login may wait for the user's approval.
+    pub login_timeout_secs: u64,
+    /// Time limit of each call to the OAuth endpoints.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -162,11 +175,17 @@ impl Default for ClaudeConfig {
 impl Default for OAuthConfig {
     fn default() -> Self {
         Self {
+            authorize_url: "https://claude.com/cai/oauth/authorize".into(),
             token_url: "https://platform.claude.com/v1/oauth/token".into(),
+            revoke_url: "https://platform.claude.com/v1/oauth/token/revoke".into(),
+            profile_url: "https://api.anthropic.com/api/oauth/profile".into(),
+            manual_redirect_uri: "https://platform.claude.com/oauth/code/callback".into(),
             client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
             scopes: "org:create_api_key user:profile user:inference user:sessions:claude_code \
                      user:mcp_servers user:file_upload user:plugins"
                 .into(),
+            login_timeout_secs: 300,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -219,7 +238,11 @@ impl Config {
         );
         for (key, url) in [
             ("claude.api_base_url", &self.claude.api_base_url),
+            ("oauth.authorize_url", &self.oauth.authorize_url),
             ("oauth.token_url", &self.oauth.token_url),
+            ("oauth.revoke_url", &self.oauth.revoke_url),
+            ("oauth.profile_url", &self.oauth.profile_url),
+            ("oauth.manual_redirect_uri", &self.oauth.manual_redirect_uri),
         ] {
             check(key, url_problem(url));
         }
@@ -231,6 +254,15 @@ impl Config {
             "claude.read_timeout_secs",
             (self.claude.read_timeout_secs == 0).then(|| "must be greater than 0".into()),
         );
+        for (key, secs) in [
+            ("oauth.login_timeout_secs", self.oauth.login_timeout_secs),
+            (
+                "oauth.request_timeout_secs",
+                self.oauth.request_timeout_secs,
+            ),
+        ] {
+            check(key, (secs == 0).then(|| "must be greater than 0".into()));
+        }
         check(
             "oauth.client_id",
             self.oauth

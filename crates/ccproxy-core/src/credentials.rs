@@ -1,12 +1,14 @@
 //! The OAuth access token API mode injects, and keeping it fresh.
 //!
-//! Sources, first that has a token wins: `auth.credentials_file` (CCProxy's own file), Claude
-//! Code's `.credentials.json`, then `auth.oauth_token` (`CLAUDE_CODE_OAUTH_TOKEN`). Files are
+//! Sources: `auth.credentials_file` (CCProxy's own file) and Claude Code's `.credentials.json` —
+//! when both hold a token, the one that expires last — then `auth.oauth_token`
+//! (`CLAUDE_CODE_OAUTH_TOKEN`). Files are
 //! re-read whenever their modification time or size changes, so an edit is seen by the next
 //! request. A token that expires within five minutes is refreshed first; a token upstream
 //! rejects is refreshed once. Refreshes are single-flight: concurrent callers wait for the one
 //! refresh in progress and then use its result, because refresh tokens rotate and a second
-//! refresh with the same token can log the user out. A refresh token answered with
+//! refresh with the same token can log the user out; a lock file (`<credentials>.lock`) extends
+//! that across processes. A refresh token answered with
 //! `invalid_grant` is remembered as dead and never sent again.
 
 pub mod file;
@@ -46,6 +48,8 @@ pub struct Token {
     pub path: Option<PathBuf>,
     pub subscription_type: Option<String>,
     pub scopes: Vec<String>,
+    /// Who logged in, when CCProxy's own login stored it.
+    pub account: file::Account,
 }
 
 impl std::fmt::Debug for Token {
@@ -61,6 +65,11 @@ impl Token {
     /// The bearer value to send upstream. Never log it.
     pub fn access_token(&self) -> &str {
         self.access.expose_secret()
+    }
+
+    /// Whether a refresh token is stored with this access token.
+    pub fn refresh_is_stored(&self) -> bool {
+        self.refresh.is_some()
     }
 
     fn same_access(&self, other: &Token) -> bool {
@@ -97,12 +106,15 @@ struct Stamp {
     len: u64,
 }
 
+/// A file's last read: its stamp and its token, or why it could not be used.
+type CachedRead = (Stamp, Result<Option<Token>, String>);
+
 /// Reads, caches and refreshes credentials. One per server.
 pub struct Credentials {
     http: reqwest::Client,
     config: Arc<Config>,
     files: Vec<(SourceKind, PathBuf)>,
-    cache: Mutex<HashMap<PathBuf, (Stamp, Option<Token>)>>,
+    cache: Mutex<HashMap<PathBuf, CachedRead>>,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Refresh tokens answered with `invalid_grant`.
     dead: Mutex<Vec<Arc<SecretString>>>,
@@ -120,8 +132,11 @@ pub struct CredentialStatus {
     pub expires_in_secs: Option<i64>,
     pub can_refresh: bool,
     pub subscription_type: Option<String>,
+    pub account_email: Option<String>,
     pub scopes: Vec<String>,
     pub message: Option<String>,
+    /// Credential files that exist but cannot be read or parsed.
+    pub problems: Vec<String>,
 }
 
 fn now_ms() -> u64 {
@@ -158,8 +173,11 @@ impl Credentials {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn read_file(&self, kind: &SourceKind, path: &Path) -> Option<Token> {
-        let meta = std::fs::metadata(path).ok()?;
+    /// The token in one file: cached until the file's modification time or size changes.
+    fn read_file(&self, kind: &SourceKind, path: &Path) -> Result<Option<Token>, String> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(None);
+        };
         let stamp = Stamp {
             modified: meta.modified().ok(),
             len: meta.len(),
@@ -170,37 +188,71 @@ impl Credentials {
                 return token.clone();
             }
         }
-        let token = match std::fs::read(path)
+        match file::make_private(path) {
+            Ok(true) => tracing::warn!(
+                path = %path.display(),
+                "credentials file was readable by other users; its mode is now 0600"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot make credentials file private: {e}")
+            }
+        }
+        let token = std::fs::read(path)
             .map_err(|e| e.to_string())
             .and_then(|b| file::parse(&b))
-        {
-            Ok(entry) => entry.map(|e| Token {
-                access: Arc::new(e.access_token.into()),
-                refresh: e
-                    .refresh_token
-                    .filter(|r| !r.is_empty())
-                    .map(|r| Arc::new(r.into())),
-                expires_at: e.expires_at,
-                kind: kind.clone(),
-                path: Some(path.to_path_buf()),
-                subscription_type: e.subscription_type,
-                scopes: e.scopes,
-            }),
-            Err(problem) => {
-                tracing::warn!(path = %path.display(), "ignoring credentials file: {problem}");
-                None
-            }
-        };
+            .map(|entry| {
+                entry.map(|(e, account)| Token {
+                    access: Arc::new(e.access_token.into()),
+                    refresh: e
+                        .refresh_token
+                        .filter(|r| !r.is_empty())
+                        .map(|r| Arc::new(r.into())),
+                    expires_at: e.expires_at,
+                    kind: kind.clone(),
+                    path: Some(path.to_path_buf()),
+                    subscription_type: e.subscription_type,
+                    scopes: e.scopes,
+                    account,
+                })
+            })
+            .map_err(|problem| format!("{}: {problem}", path.display()));
+        if let Err(problem) = &token {
+            tracing::warn!("ignoring unreadable credentials file {problem}");
+        }
         cache.insert(path.to_path_buf(), (stamp, token.clone()));
         token
     }
 
-    /// The current token from the first source that has one, without refreshing.
+    /// Credential files that exist but cannot be used, with the reason.
+    pub fn problems(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter_map(|(kind, path)| self.read_file(kind, path).err())
+            .collect()
+    }
+
+    /// The files searched, in order: (kind, path).
+    pub fn files(&self) -> &[(SourceKind, PathBuf)] {
+        &self.files
+    }
+
+    /// The current token, without refreshing: of the credential files that hold one, the one
+    /// that expires last (CCProxy's own on a tie); else the environment token.
     pub fn current(&self) -> Result<Token, CredentialError> {
+        let mut best: Option<Token> = None;
         for (kind, path) in &self.files {
-            if let Some(token) = self.read_file(kind, path) {
-                return Ok(token);
+            if let Ok(Some(token)) = self.read_file(kind, path) {
+                let later = best
+                    .as_ref()
+                    .is_none_or(|b| token.expires_at.unwrap_or(0) > b.expires_at.unwrap_or(0));
+                if later {
+                    best = Some(token);
+                }
             }
+        }
+        if let Some(token) = best {
+            return Ok(token);
         }
         if let Some(token) = &self.config.auth.oauth_token {
             return Ok(Token {
@@ -211,6 +263,7 @@ impl Credentials {
                 path: None,
                 subscription_type: None,
                 scopes: Vec::new(),
+                account: file::Account::default(),
             });
         }
         let looked: Vec<String> = self
@@ -258,10 +311,37 @@ impl Credentials {
         self.refresh_replacing(rejected).await
     }
 
+    /// Forces a refresh now (`ccproxy auth refresh`), unless one finished while waiting for the lock.
+    pub async fn force_refresh(&self) -> Result<Token, CredentialError> {
+        let snapshot = self.current()?;
+        self.refresh_replacing(&snapshot).await
+    }
+
+    async fn lock_file(&self, path: PathBuf) -> Result<std::fs::File, CredentialError> {
+        let wait = Duration::from_secs(self.config.oauth.request_timeout_secs.saturating_mul(2));
+        let shown = path.display().to_string();
+        let locking = tokio::task::spawn_blocking(move || file::lock(&path));
+        match tokio::time::timeout(wait, locking).await {
+            Ok(Ok(Ok(file))) => Ok(file),
+            Ok(Ok(Err(e))) => Err(CredentialError::RefreshFailed(format!(
+                "cannot lock {shown}.lock: {e}"
+            ))),
+            Ok(Err(e)) => Err(CredentialError::RefreshFailed(e.to_string())),
+            Err(_) => Err(CredentialError::RefreshFailed(format!(
+                "another process has held {shown}.lock for over {wait:?}"
+            ))),
+        }
+    }
+
     /// Single-flight refresh: under the lock, re-read; if another caller already replaced
     /// `stale`, use theirs; otherwise make the one refresh call.
     async fn refresh_replacing(&self, stale: &Token) -> Result<Token, CredentialError> {
         let _flight = self.refresh_lock.lock().await;
+        // Other processes (`ccproxy auth refresh`, a second server) take the same file lock.
+        let _file_lock = match stale.path.clone() {
+            Some(path) => Some(self.lock_file(path).await?),
+            None => None,
+        };
         let current = self.current()?;
         if !current.same_access(stale) && !current.expires_within(REFRESH_MARGIN, now_ms()) {
             return Ok(current);
@@ -316,6 +396,7 @@ impl Credentials {
             path: current.path.clone(),
             subscription_type: current.subscription_type.clone(),
             scopes: scopes.clone().unwrap_or_else(|| current.scopes.clone()),
+            account: current.account.clone(),
         };
         if let Some(path) = &current.path {
             let rotation = file::Rotation {
@@ -329,7 +410,7 @@ impl Credentials {
                 tracing::error!(path = %path.display(), "could not save refreshed credentials: {e}");
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(entry) = cache.get_mut(path) {
-                    entry.1 = Some(fresh.clone());
+                    entry.1 = Ok(Some(fresh.clone()));
                 }
             }
         }
@@ -350,8 +431,10 @@ impl Credentials {
                     expires_in_secs: None,
                     can_refresh: false,
                     subscription_type: None,
+                    account_email: None,
                     scopes: Vec::new(),
                     message: Some(e.to_string()),
+                    problems: self.problems(),
                 }
             }
         };
@@ -377,8 +460,10 @@ impl Credentials {
             expires_in_secs: token.expires_at.map(|ms| (ms as i64 - now as i64) / 1000),
             can_refresh: token.refresh.is_some() && !dead,
             subscription_type: token.subscription_type.clone(),
+            account_email: token.account.email.clone(),
             scopes: token.scopes.clone(),
             message: dead.then(|| CredentialError::LoginDead.to_string()),
+            problems: self.problems(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Host rule: IP literals (a rebinding attack always uses a DNS name), `localhost` and names
 //! under `.localhost`, and the names in `server.allowed_hosts` (`*` admits any) are accepted;
 //! anything else is 403. Auth rule: when a token is configured every route except `GET /health`
-//! requires it, as `x-api-key` (which takes precedence) or `Authorization: Bearer`, compared in
+//! and the OAuth callback (`GET /oauth/callback`, `GET /callback`, protected by `state`) requires it, as `x-api-key` (which takes precedence) or `Authorization: Bearer`, compared in
 //! constant time.
 
 use crate::error::ApiError;
@@ -71,7 +71,9 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
         .into_response();
     }
     if let Some(expected) = &state.config.security.auth_token {
-        let open = request.method() == Method::GET && path == "/health";
+        // The login callback is protected by its `state` instead: the browser cannot send a token.
+        let open = request.method() == Method::GET
+            && matches!(path, "/health" | "/oauth/callback" | "/callback");
         if !open {
             let ok = presented_token(request.headers())
                 .is_some_and(|given| bool::from(given.ct_eq(expected.expose_secret().as_bytes())));

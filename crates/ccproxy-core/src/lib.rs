@@ -7,6 +7,7 @@ pub mod api_token;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod login;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;

@@ -2,6 +2,7 @@
 
 mod api;
 mod info;
+mod oauth;
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -21,6 +22,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/models", get(info::models))
         .route("/api/v1/messages", post(api::messages))
         .route("/api/v1/messages/count_tokens", post(api::count_tokens))
+        .route("/oauth/login", get(oauth::login))
+        .route("/oauth/callback", get(oauth::callback))
+        .route("/callback", get(oauth::callback))
+        .route("/oauth/status", get(oauth::status))
+        .route("/oauth/logout", post(oauth::logout))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -22,6 +22,10 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub credentials: Arc<Credentials>,
     pub started: Instant,
+    /// The bound address (the login callback URL is built from its port).
+    pub addr: SocketAddr,
+    /// Logins started through `GET /oauth/login`, waiting for their callback.
+    pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
 }
 
 /// Why the server did not start.
@@ -131,6 +135,8 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         http,
         credentials,
         started: Instant::now(),
+        addr,
+        logins: tokio::sync::Mutex::new(Vec::new()),
     });
     let router = app(state.clone());
     let (stop, mut stopped) = watch::channel(false);

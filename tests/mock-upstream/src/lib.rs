@@ -15,7 +15,11 @@
 //!
 //! When [`Mock::require_token`] is set, `/v1/*` answers 401 unless the bearer token matches;
 //! after [`Mock::reject_all_tokens`] it answers 401 to every token.
-//! `POST /v1/oauth/token` implements the refresh grant with rotating refresh tokens.
+//! OAuth: `GET /oauth/authorize` approves at once (redirect with a one-time code, or with
+//! `error=` after [`Mock::set_authorize_error`]); `POST /v1/oauth/token` implements the
+//! authorization-code grant (PKCE S256 checked, codes single-use) and the refresh grant with
+//! rotating refresh tokens, and can fail or hang on demand; `GET /api/oauth/profile` and
+//! `POST /v1/oauth/token/revoke` complete the set.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -67,6 +71,16 @@ struct Shared {
     gate: Notify,
     streams_dropped: AtomicU64,
     stream_dropped: Notify,
+    /// Authorization codes issued by `/oauth/authorize`: code → (challenge, redirect_uri, scope).
+    codes: Mutex<std::collections::HashMap<String, (String, String, String)>>,
+    code_counter: AtomicU64,
+    /// When set, `/oauth/authorize` redirects with this `error`.
+    authorize_error: Mutex<Option<String>>,
+    /// When set, the token endpoint answers this status.
+    token_failure: Mutex<Option<u16>>,
+    /// When set, the token endpoint never answers.
+    token_hang: AtomicBool,
+    revoked: Mutex<Vec<String>>,
     /// Size of the text in non-streaming replies, and number of deltas in streams.
     reply_text_len: AtomicU64,
     stream_deltas: AtomicU64,
@@ -102,6 +116,9 @@ impl Mock {
             .route("/v1/messages/count_tokens", post(count_tokens))
             .route("/v1/models", get(models))
             .route("/v1/oauth/token", post(token))
+            .route("/v1/oauth/token/revoke", post(revoke))
+            .route("/oauth/authorize", get(authorize))
+            .route("/api/oauth/profile", get(profile))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -138,6 +155,26 @@ impl Mock {
     /// The refresh token the token endpoint accepts; a refresh rotates both tokens.
     pub fn accept_refresh_token(&self, refresh: &str) {
         *self.shared.refresh_token.lock().expect("lock") = Some(refresh.to_string());
+    }
+
+    /// Makes the authorize page refuse (redirect with `error=<error>`), or approve again (`None`).
+    pub fn set_authorize_error(&self, error: Option<&str>) {
+        *self.shared.authorize_error.lock().expect("lock") = error.map(String::from);
+    }
+
+    /// Makes the token endpoint answer `status` with an error body, or work again (`None`).
+    pub fn set_token_failure(&self, status: Option<u16>) {
+        *self.shared.token_failure.lock().expect("lock") = status;
+    }
+
+    /// Makes the token endpoint hang without answering.
+    pub fn set_token_hang(&self, hang: bool) {
+        self.shared.token_hang.store(hang, Ordering::SeqCst);
+    }
+
+    /// Tokens revoked through `/v1/oauth/token/revoke`.
+    pub fn revoked(&self) -> Vec<String> {
+        self.shared.revoked.lock().expect("lock").clone()
     }
 
     /// Makes `/v1/*` answer 401 to every token (a revoked account).
@@ -467,7 +504,22 @@ async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    if shared.token_hang.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    let failure = *shared.token_failure.lock().expect("lock");
+    if let Some(status) = failure {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (
+            status,
+            json!({"error":"server_error","error_description":"mock failure"}).to_string(),
+        )
+            .into_response();
+    }
     let body: Value = serde_json::from_slice(&rec.body).unwrap_or(Value::Null);
+    if body["grant_type"] == "authorization_code" {
+        return exchange_code(&shared, &body);
+    }
     if body["grant_type"] != "refresh_token" {
         return (
             StatusCode::BAD_REQUEST,
@@ -505,4 +557,119 @@ async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         .to_string(),
     )
         .into_response()
+}
+
+const CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
+
+fn invalid_grant(why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "application/json")],
+        json!({"error":"invalid_grant","error_description":why}).to_string(),
+    )
+        .into_response()
+}
+
+/// The authorize page, approving at once: redirects to `redirect_uri` with a one-time code.
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    if get("client_id") != CLIENT_ID
+        || get("response_type") != "code"
+        || get("code_challenge_method") != "S256"
+        || get("code_challenge").is_empty()
+        || get("redirect_uri").is_empty()
+        || get("code") != "true"
+    {
+        return (StatusCode::BAD_REQUEST, "bad authorize request").into_response();
+    }
+    let redirect = get("redirect_uri");
+    let state = get("state");
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let location = match shared.authorize_error.lock().expect("lock").clone() {
+        Some(error) => {
+            format!("{redirect}{sep}error={error}&error_description=The+user+said+no&state={state}")
+        }
+        None => {
+            let n = shared.code_counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let code = format!("code-{n}");
+            shared.codes.lock().expect("lock").insert(
+                code.clone(),
+                (get("code_challenge"), redirect.clone(), get("scope")),
+            );
+            format!("{redirect}{sep}code={code}&state={state}")
+        }
+    };
+    (StatusCode::FOUND, [("location", location)]).into_response()
+}
+
+fn exchange_code(shared: &Shared, body: &Value) -> Response {
+    use base64::Engine;
+    use sha2::Digest;
+    let code = body["code"].as_str().unwrap_or("");
+    // One use only: the code is gone after this, whatever the outcome.
+    let Some((challenge, redirect, scope)) = shared.codes.lock().expect("lock").remove(code) else {
+        return invalid_grant("unknown or used code");
+    };
+    let verifier = body["code_verifier"].as_str().unwrap_or("");
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    if computed != challenge {
+        return invalid_grant("PKCE verification failed");
+    }
+    if body["redirect_uri"].as_str() != Some(redirect.as_str()) || body["client_id"] != CLIENT_ID {
+        return invalid_grant("redirect_uri or client_id mismatch");
+    }
+    if body["state"].as_str().is_none_or(str::is_empty) {
+        return invalid_grant("missing state");
+    }
+    let n = shared.rotation.fetch_add(1, Ordering::SeqCst) + 1;
+    let access = format!("access-login-{n}");
+    let refresh = format!("refresh-login-{n}");
+    *shared.refresh_token.lock().expect("lock") = Some(refresh.clone());
+    (
+        [("content-type", "application/json")],
+        json!({
+            "token_type": "Bearer",
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": 28800,
+            "scope": scope,
+            "account": {"uuid": "acc-1", "email_address": "user@example.com"},
+            "organization": {"uuid": "org-1"}
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
+async fn profile(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let rec = record(&shared, request).await;
+    if !rec.header("authorization").starts_with("Bearer access-") {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid bearer token",
+        );
+    }
+    (
+        [("content-type", "application/json")],
+        json!({
+            "account": {"uuid": "acc-1", "email": "user@example.com", "display_name": "User", "has_claude_max": true},
+            "organization": {"uuid": "org-1", "name": "Personal", "organization_type": "claude_max"}
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
+async fn revoke(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let rec = record(&shared, request).await;
+    let body: Value = serde_json::from_slice(&rec.body).unwrap_or(Value::Null);
+    if let Some(token) = body["token"].as_str() {
+        shared.revoked.lock().expect("lock").push(token.to_string());
+    }
+    ([("content-type", "application/json")], "{}").into_response()
 }

@@ -36,19 +36,81 @@ impl std::fmt::Debug for OAuthEntry {
     }
 }
 
+/// What CCProxy stores beside Claude Code's entry (top-level key `ccproxy`): who logged in.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct Account {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_uuid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_uuid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CcproxyKey {
+    #[serde(default)]
+    account: Option<Account>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FileShape {
     claude_ai_oauth: Option<OAuthEntry>,
+    #[serde(default, rename = "ccproxy")]
+    ccproxy: Option<CcproxyKey>,
 }
 
 /// Parses a credentials file's bytes; `Ok(None)` when it holds no OAuth entry.
-pub fn parse(bytes: &[u8]) -> Result<Option<OAuthEntry>, String> {
+pub fn parse(bytes: &[u8]) -> Result<Option<(OAuthEntry, Account)>, String> {
     let shape: FileShape =
         serde_json::from_slice(bytes).map_err(|e| format!("not a credentials file: {e}"))?;
+    let account = shape.ccproxy.and_then(|c| c.account).unwrap_or_default();
     Ok(shape
         .claude_ai_oauth
-        .filter(|entry| !entry.access_token.is_empty()))
+        .filter(|entry| !entry.access_token.is_empty())
+        .map(|entry| (entry, account)))
+}
+
+/// A complete login to store.
+pub struct NewLogin<'a> {
+    pub access_token: &'a str,
+    pub refresh_token: Option<&'a str>,
+    pub expires_at: Option<u64>,
+    pub scopes: &'a [String],
+    pub subscription_type: Option<&'a str>,
+    pub account: &'a Account,
+}
+
+fn read_object(path: &Path) -> std::io::Result<Map<String, Value>> {
+    match std::fs::read(path) {
+        // A corrupt file is replaced whole; its other keys cannot be recovered anyway.
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stores a new login at `path` (replacing any previous one, keeping unrelated keys), atomically.
+pub fn write_login(path: &Path, login: &NewLogin<'_>) -> std::io::Result<()> {
+    let mut root = read_object(path)?;
+    let mut entry = Map::new();
+    entry.insert("accessToken".into(), login.access_token.into());
+    if let Some(refresh) = login.refresh_token {
+        entry.insert("refreshToken".into(), refresh.into());
+    }
+    if let Some(at) = login.expires_at {
+        entry.insert("expiresAt".into(), at.into());
+    }
+    entry.insert("scopes".into(), login.scopes.to_vec().into());
+    if let Some(sub) = login.subscription_type {
+        entry.insert("subscriptionType".into(), sub.into());
+    }
+    root.insert("claudeAiOauth".into(), Value::Object(entry));
+    let account = serde_json::to_value(login.account).map_err(std::io::Error::other)?;
+    root.insert("ccproxy".into(), serde_json::json!({ "account": account }));
+    let bytes = serde_json::to_vec_pretty(&Value::Object(root)).map_err(std::io::Error::other)?;
+    write_atomic(path, &bytes)
 }
 
 /// New token values from a refresh.
@@ -61,11 +123,7 @@ pub struct Rotation<'a> {
 
 /// Writes `rotation` into the file at `path`, keeping every other key, atomically, mode 0600.
 pub fn write_rotation(path: &Path, rotation: &Rotation<'_>) -> std::io::Result<()> {
-    let mut root: Map<String, Value> = match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
-        Err(e) => return Err(e),
-    };
+    let mut root = read_object(path)?;
     let entry = root
         .entry("claudeAiOauth")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -110,6 +168,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Makes a credentials file private (0600) if others can read it; true if it had to.
+#[cfg(unix)]
+pub fn make_private(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(false);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(true)
+}
+
+/// Makes a credentials file private; nothing to do where modes do not exist.
+#[cfg(not(unix))]
+pub fn make_private(_path: &Path) -> std::io::Result<bool> {
+    Ok(false)
+}
+
+/// An exclusive lock on `{path}.lock`, held until the returned file is dropped. Serialises
+/// refreshes across processes (the server and `ccproxy auth …`). The lock file holds nothing.
+pub fn lock(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    if let Some(dir) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path)?;
+    file.lock()?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -158,10 +252,13 @@ mod tests {
         assert!(parse(br#"{"claudeAiOauth":{"accessToken":""}}"#)
             .unwrap()
             .is_none());
-        let e = parse(br#"{"claudeAiOauth":{"accessToken":"t","expiresAt":5}}"#)
-            .unwrap()
-            .unwrap();
+        let (e, account) = parse(
+            br#"{"claudeAiOauth":{"accessToken":"secret-t","expiresAt":5},"ccproxy":{"account":{"email":"a@b.c"}}}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(e.expires_at, Some(5));
-        assert!(!format!("{e:?}").contains('t') || !format!("{e:?}").contains("\"t\""));
+        assert_eq!(account.email.as_deref(), Some("a@b.c"));
+        assert!(!format!("{e:?}").contains("secret-t"));
     }
 }

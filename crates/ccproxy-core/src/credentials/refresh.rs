@@ -44,6 +44,7 @@ pub async fn refresh(
 ) -> Result<TokenResponse, RefreshError> {
     let response = http
         .post(&oauth.token_url)
+        .timeout(std::time::Duration::from_secs(oauth.request_timeout_secs))
         .json(&json!({
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,

@@ -56,8 +56,22 @@ async fn twenty_concurrent_requests_with_an_expired_token_refresh_once() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let files: Vec<_> = std::fs::read_dir(h.dir.path()).unwrap().collect();
-    assert_eq!(files.len(), 1, "no temporary or backup files left");
+    let mut files: Vec<_> = std::fs::read_dir(h.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["credentials.json", "credentials.json.lock"],
+        "no temporary or backup files left"
+    );
+    let lock = h.dir.path().join("credentials.json.lock");
+    assert_eq!(
+        std::fs::metadata(lock).unwrap().len(),
+        0,
+        "the lock file holds nothing"
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod clients;
 mod credentials;
 mod lifecycle;
+mod oauth;
 mod proxy;
 mod security;
 
@@ -63,6 +64,9 @@ impl Harness {
         config.server.port = 0;
         config.claude.api_base_url = mock.url();
         config.oauth.token_url = format!("{}/v1/oauth/token", mock.url());
+        config.oauth.authorize_url = format!("{}/oauth/authorize", mock.url());
+        config.oauth.profile_url = format!("{}/api/oauth/profile", mock.url());
+        config.oauth.revoke_url = format!("{}/v1/oauth/token/revoke", mock.url());
         config.auth.credentials_file = Some(dir.path().join("credentials.json"));
         config.auth.claude_credentials_file = Some(dir.path().join("claude-credentials.json"));
         write_credentials(

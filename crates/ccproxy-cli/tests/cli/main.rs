@@ -1,5 +1,7 @@
 //! The real `ccproxy` binary, run as a subprocess in an empty home and working directory.
 
+mod auth;
+
 use ccproxy_mock_upstream::Mock;
 use serde_json::{json, Value};
 use std::path::Path;
