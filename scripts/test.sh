@@ -3,17 +3,36 @@
 #
 # Installs the pinned client programs the end-to-end tests drive through the proxy — the
 # official Anthropic Python SDK (tests/e2e/requirements.txt, into target/e2e-venv) and the real
-# Claude Code CLI (tests/e2e/package.json) — then runs every test of the GUI-free workspace.
-# Extra arguments go to `cargo test` (e.g. a test name filter).
+# Claude Code CLI (tests/e2e/package.json) — and an OS keychain for the keyring-storage test
+# (gnome-keyring's Secret Service on a private D-Bus session), then runs every test of the
+# GUI-free workspace. Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x target/e2e-venv/bin/python ]; then
-  python3 -m venv target/e2e-venv
-fi
-target/e2e-venv/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
-(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+if [ -z "${CCPROXY_IN_DBUS:-}" ]; then
+  if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      gnome-keyring dbus dbus-daemon >/dev/null
+  fi
 
-# With this set, a missing client program fails its test instead of skipping it.
+  if [ ! -x target/e2e-venv/bin/python ]; then
+    python3 -m venv target/e2e-venv
+  fi
+  target/e2e-venv/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+  # Re-run this script inside a private D-Bus session, where the keychain lives.
+  export CCPROXY_IN_DBUS=1
+  exec dbus-run-session -- "$0" "$@"
+fi
+
+# A Secret Service with an unlocked default collection, for `auth.storage = "keyring"`.
+printf 'ccproxy-test' | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+export CCPROXY_TEST_KEYRING=1
+
+# With this set, a missing client program or keychain fails its test instead of skipping it.
 export CCPROXY_E2E_REQUIRED=1
 cargo test --locked "$@"

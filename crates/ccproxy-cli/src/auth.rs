@@ -5,10 +5,10 @@ use crate::cli::AuthCommand;
 use crate::commands::load;
 use anyhow::Context;
 use ccproxy_core::config::Config;
+use ccproxy_core::credentials::store::Store;
 use ccproxy_core::credentials::{Credentials, SourceKind, Token};
 use ccproxy_core::login::{self, Login};
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,8 +56,8 @@ pub fn run(command: AuthCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn credentials_path(config: &Config) -> anyhow::Result<PathBuf> {
-    config.auth.ccproxy_file().context(
+fn ccproxy_store(config: &Config) -> anyhow::Result<Store> {
+    config.auth.ccproxy_store().context(
         "no place for the credentials file: set HOME, XDG_CONFIG_HOME or auth.credentials_file",
     )
 }
@@ -80,15 +80,15 @@ async fn login_command(
     no_browser: bool,
     manual: bool,
 ) -> anyhow::Result<ExitCode> {
-    let path = credentials_path(config)?;
+    let store = ccproxy_store(config)?;
     let manual = manual || (!no_browser && !browser_available());
     let result = if manual {
         if !no_browser && !browser_available() {
             eprintln!("No browser can be opened here; using the manual login.");
         }
-        manual_login(config, http, &path).await
+        manual_login(config, http, &store).await
     } else {
-        login::loopback(http, &config.oauth, port, &path, |url| {
+        login::loopback(http, &config.oauth, port, &store, |url| {
             if no_browser {
                 println!("Open this URL in a browser on this machine to log in:\n\n  {url}\n");
             } else {
@@ -110,7 +110,7 @@ async fn login_command(
     match result {
         Ok(login) => {
             println!("Logged in as {}", login.who());
-            println!("Credentials saved to {}", path.display());
+            println!("Credentials saved to {}", store.describe());
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -123,7 +123,7 @@ async fn login_command(
 async fn manual_login(
     config: &Config,
     http: &reqwest::Client,
-    path: &std::path::Path,
+    store: &Store,
 ) -> Result<Login, login::LoginError> {
     let pending = login::begin(&config.oauth, &config.oauth.manual_redirect_uri)?;
     println!(
@@ -150,7 +150,7 @@ async fn manual_login(
     };
     let (code, state) = login::parse_pasted(&line);
     let login = login::finish(http, &config.oauth, &pending, &code, state.as_deref()).await?;
-    login::save(path, &login)?;
+    login::save(store, &login)?;
     Ok(login)
 }
 
@@ -189,8 +189,8 @@ fn source_name(token: &Token) -> String {
         SourceKind::ClaudeCode => "Claude Code",
         SourceKind::Environment => "CLAUDE_CODE_OAUTH_TOKEN",
     };
-    match &token.path {
-        Some(p) => format!("{} ({kind})", p.display()),
+    match &token.store {
+        Some(store) => format!("{} ({kind})", store.describe()),
         None => kind.to_string(),
     }
 }
@@ -285,15 +285,16 @@ async fn info(config: &Arc<Config>, http: &reqwest::Client) -> anyhow::Result<Ex
         }
     );
     println!("In use:        {}", source_name(&token));
-    for (kind, path) in credentials.files() {
-        if Some(path) != token.path.as_ref() && path.is_file() {
+    for (kind, store) in credentials.sources() {
+        let holds_one = store.read().ok().flatten().is_some();
+        if Some(store) != token.store.as_ref() && holds_one {
             let name = match kind {
                 SourceKind::ClaudeCode => "Claude Code",
                 _ => "ccproxy",
             };
             println!(
                 "Also found:    {} ({name}; expires earlier, not used)",
-                path.display()
+                store.describe()
             );
         }
     }
@@ -325,8 +326,8 @@ async fn refresh(config: &Arc<Config>, http: &reqwest::Client) -> anyhow::Result
 }
 
 async fn logout(config: &Arc<Config>, http: &reqwest::Client) -> anyhow::Result<ExitCode> {
-    let path = credentials_path(config)?;
-    let report = match login::logout(http, &config.oauth, &path).await {
+    let store = ccproxy_store(config)?;
+    let report = match login::logout(http, &config.oauth, &store).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -335,7 +336,7 @@ async fn logout(config: &Arc<Config>, http: &reqwest::Client) -> anyhow::Result<
     };
     match &report.removed {
         Some(removed) => {
-            println!("Logged out: removed {}", removed.display());
+            println!("Logged out: removed {removed}");
             match &report.revoke_error {
                 None if report.revoked => println!("The tokens were revoked."),
                 Some(e) => println!(
@@ -345,8 +346,8 @@ async fn logout(config: &Arc<Config>, http: &reqwest::Client) -> anyhow::Result<
             }
         }
         None => println!(
-            "Not logged in with ccproxy ({} does not exist).",
-            path.display()
+            "Not logged in with ccproxy ({} holds no login).",
+            store.describe()
         ),
     }
     let credentials = Credentials::new(config.clone(), http.clone());

@@ -95,9 +95,14 @@ pub struct ClaudeConfig {
 }
 
 /// Where credentials come from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
+    /// Where CCProxy keeps its own login: `file` (`credentials_file`) or `keyring` (the OS
+    /// keychain: Secret Service, macOS Keychain, Windows Credential Manager).
+    pub storage: Storage,
+    /// Service name of the keychain item when `storage = "keyring"`.
+    pub keyring_service: String,
     /// CCProxy's own credentials file; default `$XDG_CONFIG_HOME/ccproxy/credentials.json`.
     pub credentials_file: Option<PathBuf>,
     /// Claude Code's credentials file; default `$CLAUDE_CONFIG_DIR/.credentials.json`,
@@ -109,6 +114,30 @@ pub struct AuthConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub oauth_token: Option<SecretString>,
+}
+
+/// Where CCProxy keeps its own login.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    #[default]
+    File,
+    Keyring,
+}
+
+/// Account name of CCProxy's keychain item.
+pub const KEYRING_ACCOUNT: &str = "claude-oauth";
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            storage: Storage::File,
+            keyring_service: "ccproxy".into(),
+            credentials_file: None,
+            claude_credentials_file: None,
+            oauth_token: None,
+        }
+    }
 }
 
 /// The OAuth endpoints and client (`SPEC.md` §3).
@@ -264,6 +293,14 @@ impl Config {
             check(key, (secs == 0).then(|| "must be greater than 0".into()));
         }
         check(
+            "auth.keyring_service",
+            self.auth
+                .keyring_service
+                .trim()
+                .is_empty()
+                .then(|| "must not be empty".into()),
+        );
+        check(
             "oauth.client_id",
             self.oauth
                 .client_id
@@ -341,6 +378,18 @@ pub fn home_dir() -> Option<PathBuf> {
 }
 
 impl AuthConfig {
+    /// Where CCProxy's own login is read and written.
+    pub fn ccproxy_store(&self) -> Option<crate::credentials::store::Store> {
+        use crate::credentials::store::Store;
+        match self.storage {
+            Storage::File => self.ccproxy_file().map(Store::File),
+            Storage::Keyring => Some(Store::Keychain {
+                service: self.keyring_service.clone(),
+                account: KEYRING_ACCOUNT.into(),
+            }),
+        }
+    }
+
     /// CCProxy's own credentials file.
     pub fn ccproxy_file(&self) -> Option<PathBuf> {
         self.credentials_file

@@ -13,25 +13,30 @@
 
 pub mod file;
 pub mod refresh;
+pub mod store;
 
 use crate::config::Config;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use store::Store;
 
 /// Refresh when the token expires within this margin (as Claude Code does).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// How long a keychain read is reused: keychains cannot be watched cheaply like files.
+const KEYCHAIN_CACHE: Duration = Duration::from_secs(5);
 
 /// Which source a token came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
-    /// CCProxy's own credentials file.
+    /// CCProxy's own login (credentials file or keychain item).
     Ccproxy,
-    /// Claude Code's credentials file.
+    /// Claude Code's login (its credentials file, or its macOS Keychain item).
     ClaudeCode,
     /// `CLAUDE_CODE_OAUTH_TOKEN` / `auth.oauth_token`.
     Environment,
@@ -45,13 +50,13 @@ pub struct Token {
     /// Epoch milliseconds.
     pub expires_at: Option<u64>,
     pub kind: SourceKind,
-    pub path: Option<PathBuf>,
+    /// Where it is stored; `None` for the environment token.
+    pub store: Option<Store>,
     pub subscription_type: Option<String>,
     pub scopes: Vec<String>,
     /// Who logged in, when CCProxy's own login stored it.
     pub account: file::Account,
 }
-
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Token")
@@ -99,22 +104,25 @@ pub enum CredentialError {
     RefreshFailed(String),
 }
 
-/// A file's identity for the read cache.
+/// When a cached read is still good: a file's identity, or a keychain read's time.
 #[derive(Clone, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
+enum Stamp {
+    File {
+        modified: Option<SystemTime>,
+        len: u64,
+    },
+    Read(Instant),
 }
 
-/// A file's last read: its stamp and its token, or why it could not be used.
+/// A store's last read: its stamp and its token, or why it could not be used.
 type CachedRead = (Stamp, Result<Option<Token>, String>);
 
 /// Reads, caches and refreshes credentials. One per server.
 pub struct Credentials {
     http: reqwest::Client,
     config: Arc<Config>,
-    files: Vec<(SourceKind, PathBuf)>,
-    cache: Mutex<HashMap<PathBuf, CachedRead>>,
+    sources: Vec<(SourceKind, Store)>,
+    cache: Mutex<HashMap<String, CachedRead>>,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Refresh tokens answered with `invalid_grant`.
     dead: Mutex<Vec<Arc<SecretString>>>,
@@ -127,7 +135,8 @@ pub struct CredentialStatus {
     /// `valid`, `expiring` (refresh due), `expired`, `login_expired` (dead refresh token), `missing`.
     pub state: &'static str,
     pub source: Option<SourceKind>,
-    pub path: Option<PathBuf>,
+    /// The file or keychain item (`keychain:service/account`) in use.
+    pub location: Option<String>,
     pub expires_at: Option<String>,
     pub expires_in_secs: Option<i64>,
     pub can_refresh: bool,
@@ -148,19 +157,31 @@ fn now_ms() -> u64 {
 
 impl Credentials {
     pub fn new(config: Arc<Config>, http: reqwest::Client) -> Self {
-        let mut files = Vec::new();
-        if let Some(path) = config.auth.ccproxy_file() {
-            files.push((SourceKind::Ccproxy, path));
+        let mut sources = Vec::new();
+        if let Some(store) = config.auth.ccproxy_store() {
+            sources.push((SourceKind::Ccproxy, store));
         }
         if let Some(path) = config.auth.claude_file() {
-            if !files.iter().any(|(_, p)| *p == path) {
-                files.push((SourceKind::ClaudeCode, path));
+            let store = Store::File(path);
+            if !sources.iter().any(|(_, s)| *s == store) {
+                sources.push((SourceKind::ClaudeCode, store));
             }
+        }
+        // On macOS Claude Code keeps its login in the Keychain rather than in the file.
+        #[cfg(target_os = "macos")]
+        if let Some(user) = std::env::var_os("USER").and_then(|u| u.into_string().ok()) {
+            sources.push((
+                SourceKind::ClaudeCode,
+                Store::Keychain {
+                    service: "Claude Code-credentials".into(),
+                    account: user,
+                },
+            ));
         }
         Self {
             http,
             config,
-            files,
+            sources,
             cache: Mutex::new(HashMap::new()),
             refresh_lock: tokio::sync::Mutex::new(()),
             dead: Mutex::new(Vec::new()),
@@ -173,34 +194,55 @@ impl Credentials {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The token in one file: cached until the file's modification time or size changes.
-    fn read_file(&self, kind: &SourceKind, path: &Path) -> Result<Option<Token>, String> {
-        let Ok(meta) = std::fs::metadata(path) else {
+    /// The stamp that says whether a cached read of `store` is still good (`None`: absent file).
+    fn stamp(store: &Store, cached: Option<&Stamp>) -> Option<Stamp> {
+        match store {
+            Store::File(path) => {
+                let meta = std::fs::metadata(path).ok()?;
+                Some(Stamp::File {
+                    modified: meta.modified().ok(),
+                    len: meta.len(),
+                })
+            }
+            Store::Keychain { .. } => match cached {
+                Some(Stamp::Read(at)) if at.elapsed() < KEYCHAIN_CACHE => Some(Stamp::Read(*at)),
+                _ => Some(Stamp::Read(Instant::now())),
+            },
+        }
+    }
+
+    /// The token in one store, cached until the file changes (files) or for a few seconds
+    /// (keychain items).
+    fn read_store(&self, kind: &SourceKind, store: &Store) -> Result<Option<Token>, String> {
+        let key = store.describe();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = cache.get(&key);
+        let Some(stamp) = Self::stamp(store, cached.map(|(s, _)| s)) else {
             return Ok(None);
         };
-        let stamp = Stamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-        };
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached, token)) = cache.get(path) {
-            if *cached == stamp {
+        if let Some((seen, token)) = cached {
+            if *seen == stamp {
                 return token.clone();
             }
         }
-        match file::make_private(path) {
-            Ok(true) => tracing::warn!(
-                path = %path.display(),
-                "credentials file was readable by other users; its mode is now 0600"
-            ),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "cannot make credentials file private: {e}")
+        if let Store::File(path) = store {
+            match file::make_private(path) {
+                Ok(true) => tracing::warn!(
+                    path = %path.display(),
+                    "credentials file was readable by other users; its mode is now 0600"
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cannot make credentials file private: {e}")
+                }
             }
         }
-        let token = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| file::parse(&b))
+        let token = store
+            .read()
+            .and_then(|bytes| match bytes {
+                Some(b) => file::parse(&b),
+                None => Ok(None),
+            })
             .map(|entry| {
                 entry.map(|(e, account)| Token {
                     access: Arc::new(e.access_token.into()),
@@ -210,39 +252,39 @@ impl Credentials {
                         .map(|r| Arc::new(r.into())),
                     expires_at: e.expires_at,
                     kind: kind.clone(),
-                    path: Some(path.to_path_buf()),
+                    store: Some(store.clone()),
                     subscription_type: e.subscription_type,
                     scopes: e.scopes,
                     account,
                 })
             })
-            .map_err(|problem| format!("{}: {problem}", path.display()));
+            .map_err(|problem| format!("{key}: {problem}"));
         if let Err(problem) = &token {
-            tracing::warn!("ignoring unreadable credentials file {problem}");
+            tracing::warn!("ignoring unreadable credentials {problem}");
         }
-        cache.insert(path.to_path_buf(), (stamp, token.clone()));
+        cache.insert(key, (stamp, token.clone()));
         token
     }
 
-    /// Credential files that exist but cannot be used, with the reason.
+    /// Credential stores that hold something unusable, with the reason.
     pub fn problems(&self) -> Vec<String> {
-        self.files
+        self.sources
             .iter()
-            .filter_map(|(kind, path)| self.read_file(kind, path).err())
+            .filter_map(|(kind, store)| self.read_store(kind, store).err())
             .collect()
     }
 
-    /// The files searched, in order: (kind, path).
-    pub fn files(&self) -> &[(SourceKind, PathBuf)] {
-        &self.files
+    /// The stores searched, in order: (kind, store).
+    pub fn sources(&self) -> &[(SourceKind, Store)] {
+        &self.sources
     }
 
-    /// The current token, without refreshing: of the credential files that hold one, the one
-    /// that expires last (CCProxy's own on a tie); else the environment token.
+    /// The current token, without refreshing: of the stores that hold one, the one that expires
+    /// last (CCProxy's own on a tie); else the environment token.
     pub fn current(&self) -> Result<Token, CredentialError> {
         let mut best: Option<Token> = None;
-        for (kind, path) in &self.files {
-            if let Ok(Some(token)) = self.read_file(kind, path) {
+        for (kind, store) in &self.sources {
+            if let Ok(Some(token)) = self.read_store(kind, store) {
                 let later = best
                     .as_ref()
                     .is_none_or(|b| token.expires_at.unwrap_or(0) > b.expires_at.unwrap_or(0));
@@ -260,16 +302,16 @@ impl Credentials {
                 refresh: None,
                 expires_at: None,
                 kind: SourceKind::Environment,
-                path: None,
+                store: None,
                 subscription_type: None,
                 scopes: Vec::new(),
                 account: file::Account::default(),
             });
         }
         let looked: Vec<String> = self
-            .files
+            .sources
             .iter()
-            .map(|(_, p)| p.display().to_string())
+            .map(|(_, s)| s.describe())
             .chain(["CLAUDE_CODE_OAUTH_TOKEN".to_string()])
             .collect();
         Err(CredentialError::Missing(looked.join(", ")))
@@ -324,11 +366,11 @@ impl Credentials {
         match tokio::time::timeout(wait, locking).await {
             Ok(Ok(Ok(file))) => Ok(file),
             Ok(Ok(Err(e))) => Err(CredentialError::RefreshFailed(format!(
-                "cannot lock {shown}.lock: {e}"
+                "cannot lock {shown}: {e}"
             ))),
             Ok(Err(e)) => Err(CredentialError::RefreshFailed(e.to_string())),
             Err(_) => Err(CredentialError::RefreshFailed(format!(
-                "another process has held {shown}.lock for over {wait:?}"
+                "another process has held {shown} for over {wait:?}"
             ))),
         }
     }
@@ -338,7 +380,7 @@ impl Credentials {
     async fn refresh_replacing(&self, stale: &Token) -> Result<Token, CredentialError> {
         let _flight = self.refresh_lock.lock().await;
         // Other processes (`ccproxy auth refresh`, a second server) take the same file lock.
-        let _file_lock = match stale.path.clone() {
+        let _file_lock = match stale.store.as_ref().and_then(Store::lock_path) {
             Some(path) => Some(self.lock_file(path).await?),
             None => None,
         };
@@ -393,24 +435,38 @@ impl Credentials {
             },
             expires_at,
             kind: current.kind.clone(),
-            path: current.path.clone(),
+            store: current.store.clone(),
             subscription_type: current.subscription_type.clone(),
             scopes: scopes.clone().unwrap_or_else(|| current.scopes.clone()),
             account: current.account.clone(),
         };
-        if let Some(path) = &current.path {
+        if let Some(store) = &current.store {
             let rotation = file::Rotation {
                 access_token: &response.access_token,
                 refresh_token: response.refresh_token.as_deref().filter(|r| !r.is_empty()),
                 expires_at,
                 scopes,
             };
-            if let Err(e) = file::write_rotation(path, &rotation) {
-                // The new tokens live on in memory for this process; say loudly that the file is stale.
-                tracing::error!(path = %path.display(), "could not save refreshed credentials: {e}");
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(entry) = cache.get_mut(path) {
-                    entry.1 = Ok(Some(fresh.clone()));
+            let saved = store.read().and_then(|existing| {
+                store.write(&file::rotation_document(existing.as_deref(), &rotation))
+            });
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match saved {
+                // Keychain reads are cached by time: put the new token in at once.
+                Ok(()) if matches!(store, Store::Keychain { .. }) => {
+                    cache.insert(
+                        store.describe(),
+                        (Stamp::Read(Instant::now()), Ok(Some(fresh.clone()))),
+                    );
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    // The new tokens live on in memory for this process; say loudly that the
+                    // store is stale.
+                    tracing::error!(store = %store.describe(), "could not save refreshed credentials: {e}");
+                    if let Some(entry) = cache.get_mut(&store.describe()) {
+                        entry.1 = Ok(Some(fresh.clone()));
+                    }
                 }
             }
         }
@@ -426,7 +482,7 @@ impl Credentials {
                 return CredentialStatus {
                     state: "missing",
                     source: None,
-                    path: None,
+                    location: None,
                     expires_at: None,
                     expires_in_secs: None,
                     can_refresh: false,
@@ -452,7 +508,7 @@ impl Credentials {
         CredentialStatus {
             state,
             source: Some(token.kind.clone()),
-            path: token.path.clone(),
+            location: token.store.as_ref().map(Store::describe),
             expires_at: token.expires_at.map(|ms| {
                 humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms))
                     .to_string()

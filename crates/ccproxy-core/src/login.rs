@@ -8,13 +8,13 @@
 
 use crate::config::OAuthConfig;
 use crate::credentials::file::{self, Account, NewLogin};
+use crate::credentials::store::Store;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use serde_json::json;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq;
@@ -326,10 +326,15 @@ pub async fn profile(
     })
 }
 
-/// Stores `login` in CCProxy's credentials file (atomically, mode 0600, other keys kept).
-pub fn save(path: &Path, login: &Login) -> Result<(), LoginError> {
-    file::write_login(
-        path,
+/// Stores `login` as CCProxy's login in `store` (files: atomically, mode 0600; other keys kept).
+pub fn save(store: &Store, login: &Login) -> Result<(), LoginError> {
+    let failed = |reason: String| LoginError::Save {
+        path: store.describe(),
+        reason,
+    };
+    let existing = store.read().map_err(failed)?;
+    let doc = file::login_document(
+        existing.as_deref(),
         &NewLogin {
             access_token: &login.access_token,
             refresh_token: login.refresh_token.as_deref(),
@@ -338,11 +343,8 @@ pub fn save(path: &Path, login: &Login) -> Result<(), LoginError> {
             subscription_type: login.subscription_type.as_deref(),
             account: &login.account,
         },
-    )
-    .map_err(|e| LoginError::Save {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    );
+    store.write(&doc).map_err(failed)
 }
 
 /// Revokes a token at `oauth.revoke_url` (best effort: the caller decides what a failure means).
@@ -369,37 +371,29 @@ pub async fn revoke(
 /// What [`logout`] did.
 #[derive(Debug, serde::Serialize)]
 pub struct LogoutReport {
-    /// The credentials file removed, if there was one.
-    pub removed: Option<std::path::PathBuf>,
+    /// The store emptied (a path or `keychain:…`), if it held a login.
+    pub removed: Option<String>,
     /// Whether the tokens were revoked at the server.
     pub revoked: bool,
     /// Why revocation failed, if it did.
     pub revoke_error: Option<String>,
 }
 
-/// Revokes the tokens in CCProxy's credentials file at `path` (best effort) and removes the
-/// file. Never touches any other file (Claude Code's login is Claude Code's).
+/// Revokes the tokens of CCProxy's login in `store` (best effort) and removes it. Never touches
+/// any other store (Claude Code's login is Claude Code's).
 pub async fn logout(
     http: &reqwest::Client,
     oauth: &OAuthConfig,
-    path: &Path,
+    store: &Store,
 ) -> Result<LogoutReport, LoginError> {
-    let entry = match std::fs::read(path) {
-        Ok(bytes) => file::parse(&bytes).ok().flatten(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(LogoutReport {
-                removed: None,
-                revoked: false,
-                revoke_error: None,
-            });
-        }
-        Err(e) => {
-            return Err(LoginError::Other(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
+    let Some(bytes) = store.read().map_err(LoginError::Other)? else {
+        return Ok(LogoutReport {
+            removed: None,
+            revoked: false,
+            revoke_error: None,
+        });
     };
+    let entry = file::parse(&bytes).ok().flatten();
     let mut revoke_error = None;
     let mut revoked = false;
     if let Some((entry, _)) = &entry {
@@ -412,13 +406,14 @@ pub async fn logout(
             Err(e) => revoke_error = Some(e),
         }
     }
-    std::fs::remove_file(path)
-        .map_err(|e| LoginError::Other(format!("cannot remove {}: {e}", path.display())))?;
-    let mut lock = path.as_os_str().to_owned();
-    lock.push(".lock");
-    let _ = std::fs::remove_file(lock);
+    store
+        .remove()
+        .map_err(|e| LoginError::Other(format!("cannot remove {}: {e}", store.describe())))?;
+    if let Some(lock) = store.lock_path() {
+        let _ = std::fs::remove_file(lock);
+    }
     Ok(LogoutReport {
-        removed: Some(path.to_path_buf()),
+        removed: Some(store.describe()),
         revoked,
         revoke_error,
     })
@@ -469,7 +464,7 @@ struct LoopbackState {
     pending: PendingLogin,
     oauth: OAuthConfig,
     http: reqwest::Client,
-    save_to: std::path::PathBuf,
+    save_to: Store,
     done: mpsc::Sender<Result<Login, LoginError>>,
     finished: Mutex<bool>,
 }
@@ -539,7 +534,7 @@ pub async fn loopback(
     http: &reqwest::Client,
     oauth: &OAuthConfig,
     port: u16,
-    save_to: &Path,
+    save_to: &Store,
     show: impl FnOnce(&str),
 ) -> Result<Login, LoginError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -560,7 +555,7 @@ pub async fn loopback(
         pending,
         oauth: oauth.clone(),
         http: http.clone(),
-        save_to: save_to.to_path_buf(),
+        save_to: save_to.clone(),
         done,
         finished: Mutex::new(false),
     });

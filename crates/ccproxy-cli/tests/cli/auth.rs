@@ -560,3 +560,91 @@ fn shell_completions() {
     assert_eq!(code, 2);
     assert!(err.contains("invalid value"), "{err}");
 }
+
+/// `auth.storage = "keyring"`: the login lives in the OS keychain (here the Secret Service of
+/// gnome-keyring on a private D-Bus session, which `scripts/test.sh` starts), never on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyring_storage_round_trip() {
+    let Some(bus) = std::env::var_os("DBUS_SESSION_BUS_ADDRESS")
+        .filter(|_| std::env::var_os("CCPROXY_TEST_KEYRING").is_some())
+    else {
+        assert!(
+            std::env::var_os("CCPROXY_E2E_REQUIRED").is_none(),
+            "no Secret Service for the keyring test (scripts/test.sh starts one)"
+        );
+        eprintln!("SKIPPED: no Secret Service (run scripts/test.sh)");
+        return;
+    };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let service = format!("ccproxy-test-{}", std::process::id());
+    let with_keyring = |args: &[&str]| {
+        let mut c = auth_cmd(home.path(), &mock, args);
+        c.env("AUTH__STORAGE", "keyring")
+            .env("AUTH__KEYRING_SERVICE", &service)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus);
+        c
+    };
+
+    // Log in (manual flow) into the keychain.
+    let mut child = Command::from(with_keyring(&["login", "--manual"]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.trim().starts_with("http") {
+            url = line.trim().to_string();
+            break;
+        }
+    }
+    let q = query(&approve(&url).await);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}#{}\n", q["code"], q["state"]).as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let (code, _, err) = finish(child).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "Credentials saved to keychain:{service}/claude-oauth"
+        )),
+        "{out}"
+    );
+    assert!(!creds_path(home.path()).exists(), "nothing on disk");
+
+    // Another process reads it back, refreshes it (written back to the keychain), logs out.
+    let (code, out, err) = run(&mut with_keyring(&["validate"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("keychain:{service}/claude-oauth (ccproxy)")),
+        "{out}"
+    );
+    let (code, out, err) = run(&mut with_keyring(&["refresh"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(mock.token_calls(), 2, "the code exchange, then one refresh");
+    let (code, out, _) = run(&mut with_keyring(&["logout"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("removed keychain:{service}/claude-oauth")),
+        "{out}"
+    );
+    assert_eq!(
+        mock.revoked(),
+        ["refresh-rotated-2"],
+        "the rotated refresh token was stored and revoked"
+    );
+    let (code, out, _) = run(&mut with_keyring(&["validate"]));
+    assert_eq!(code, 1, "{out}");
+}

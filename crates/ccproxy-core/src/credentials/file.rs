@@ -1,9 +1,8 @@
-//! Credential files in Claude Code's JSON shape:
+//! Login documents in Claude Code's JSON shape:
 //! `{"claudeAiOauth":{"accessToken","refreshToken","expiresAt"(epoch ms),"scopes",…},…}`.
 //!
-//! Reads are cheap to repeat (the caller caches by modification time); writes are atomic
-//! (temporary file in the same directory, mode 0600, then rename) and keep every key this
-//! module does not own.
+//! plus `{"ccproxy":{"account":{…}}}` for who logged in. Edits keep every key this module does
+//! not own; file writes are atomic (temporary file in the same directory, mode 0600, rename).
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -82,18 +81,16 @@ pub struct NewLogin<'a> {
     pub account: &'a Account,
 }
 
-fn read_object(path: &Path) -> std::io::Result<Map<String, Value>> {
-    match std::fs::read(path) {
-        // A corrupt file is replaced whole; its other keys cannot be recovered anyway.
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
-        Err(e) => Err(e),
-    }
+fn object(existing: Option<&[u8]>) -> Map<String, Value> {
+    // A corrupt document is replaced whole; its other keys cannot be recovered anyway.
+    existing
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .unwrap_or_default()
 }
 
-/// Stores a new login at `path` (replacing any previous one, keeping unrelated keys), atomically.
-pub fn write_login(path: &Path, login: &NewLogin<'_>) -> std::io::Result<()> {
-    let mut root = read_object(path)?;
+/// `existing` with a new login in it (replacing any previous one, keeping unrelated keys).
+pub fn login_document(existing: Option<&[u8]>, login: &NewLogin<'_>) -> Vec<u8> {
+    let mut root = object(existing);
     let mut entry = Map::new();
     entry.insert("accessToken".into(), login.access_token.into());
     if let Some(refresh) = login.refresh_token {
@@ -107,10 +104,14 @@ pub fn write_login(path: &Path, login: &NewLogin<'_>) -> std::io::Result<()> {
         entry.insert("subscriptionType".into(), sub.into());
     }
     root.insert("claudeAiOauth".into(), Value::Object(entry));
-    let account = serde_json::to_value(login.account).map_err(std::io::Error::other)?;
+    let account = serde_json::to_value(login.account).unwrap_or_default();
     root.insert("ccproxy".into(), serde_json::json!({ "account": account }));
-    let bytes = serde_json::to_vec_pretty(&Value::Object(root)).map_err(std::io::Error::other)?;
-    write_atomic(path, &bytes)
+    pretty(root)
+}
+
+fn pretty(root: Map<String, Value>) -> Vec<u8> {
+    // Serialising a map of JSON values cannot fail.
+    serde_json::to_vec_pretty(&Value::Object(root)).unwrap_or_default()
 }
 
 /// New token values from a refresh.
@@ -121,9 +122,9 @@ pub struct Rotation<'a> {
     pub scopes: Option<Vec<String>>,
 }
 
-/// Writes `rotation` into the file at `path`, keeping every other key, atomically, mode 0600.
-pub fn write_rotation(path: &Path, rotation: &Rotation<'_>) -> std::io::Result<()> {
-    let mut root = read_object(path)?;
+/// `existing` with the rotated tokens in it, every other key kept.
+pub fn rotation_document(existing: Option<&[u8]>, rotation: &Rotation<'_>) -> Vec<u8> {
+    let mut root = object(existing);
     let entry = root
         .entry("claudeAiOauth")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -142,8 +143,7 @@ pub fn write_rotation(path: &Path, rotation: &Rotation<'_>) -> std::io::Result<(
             entry.insert("scopes".into(), scopes.clone().into());
         }
     }
-    let bytes = serde_json::to_vec_pretty(&Value::Object(root)).map_err(std::io::Error::other)?;
-    write_atomic(path, &bytes)
+    pretty(root)
 }
 
 /// Replaces `path` with `bytes` through a temporary file in the same directory (mode 0600).
@@ -188,12 +188,9 @@ pub fn make_private(_path: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-/// An exclusive lock on `{path}.lock`, held until the returned file is dropped. Serialises
-/// refreshes across processes (the server and `ccproxy auth …`). The lock file holds nothing.
-pub fn lock(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = std::path::PathBuf::from(name);
+/// An exclusive lock on the file `lock_path`, held until the returned file is dropped.
+/// Serialises refreshes across processes (the server and `ccproxy auth …`). It holds nothing.
+pub fn lock(lock_path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -201,7 +198,7 @@ pub fn lock(path: &Path) -> std::io::Result<std::fs::File> {
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&lock_path)?;
+    let file = options.open(lock_path)?;
     file.lock()?;
     Ok(file)
 }
@@ -219,16 +216,17 @@ mod tests {
             r#"{"other":{"x":1},"claudeAiOauth":{"accessToken":"a","refreshToken":"r","expiresAt":1,"subscriptionType":"max","extra":true}}"#,
         )
         .unwrap();
-        write_rotation(
-            &path,
+        let existing = std::fs::read(&path).unwrap();
+        let doc = rotation_document(
+            Some(&existing),
             &Rotation {
                 access_token: "a2",
                 refresh_token: None,
                 expires_at: Some(99),
                 scopes: None,
             },
-        )
-        .unwrap();
+        );
+        write_atomic(&path, &doc).unwrap();
         let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(v["other"]["x"], 1);
         assert_eq!(v["claudeAiOauth"]["accessToken"], "a2");

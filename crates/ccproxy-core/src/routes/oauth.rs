@@ -124,10 +124,10 @@ async fn complete(state: &AppState, query: &Callback) -> Result<String, LoginErr
     let code = query.code.as_deref().unwrap_or_default();
     let oauth = &state.config.oauth;
     let login = login::finish(&state.http, oauth, &pending, code, Some(given)).await?;
-    let path = state.config.auth.ccproxy_file().ok_or_else(|| {
+    let store = state.config.auth.ccproxy_store().ok_or_else(|| {
         LoginError::Other("no credentials file location (set auth.credentials_file)".into())
     })?;
-    login::save(&path, &login)?;
+    login::save(&store, &login)?;
     tracing::info!("logged in as {}", login.who());
     Ok(login.who())
 }
@@ -158,12 +158,12 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
 pub async fn logout(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let path = state
+    let store = state
         .config
         .auth
-        .ccproxy_file()
+        .ccproxy_store()
         .ok_or_else(|| ApiError::new(ErrorKind::Internal, "no credentials file location"))?;
-    let report = login::logout(&state.http, &state.config.oauth, &path)
+    let report = login::logout(&state.http, &state.config.oauth, &store)
         .await
         .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
     let still = state.credentials.current().ok().map(|t| t.kind);
