@@ -648,3 +648,39 @@ async fn keyring_storage_round_trip() {
     let (code, out, _) = run(&mut with_keyring(&["validate"]));
     assert_eq!(code, 1, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_nobody_approves_times_out_clearly() {
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let (child, url, _rest) =
+        start_login(home.path(), &mock, &["--no-browser", "--timeout", "1"]).await;
+    assert!(url.contains("/oauth/authorize?"));
+    let (code, _, err) = finish(child).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no answer from the browser within 1 s"),
+        "{err}"
+    );
+    assert!(!creds_path(home.path()).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_browser_the_manual_flow_is_used() {
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    // The test environment has no DISPLAY, WAYLAND_DISPLAY or BROWSER.
+    let (mut child, url, _rest) = start_login(home.path(), &mock, &[]).await;
+    assert_eq!(
+        query(&url)["redirect_uri"],
+        "https://console.example/oauth/code/callback"
+    );
+    drop(child.stdin.take());
+    let (code, _, err) = finish(child).await;
+    assert!(
+        err.contains("No browser can be opened here; using the manual login."),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no code was entered"), "{err}");
+}
