@@ -6,3 +6,5 @@
 
 pub mod anthropic;
 pub mod error;
+pub mod openai;
+pub mod sse;

@@ -1,0 +1,108 @@
+//! OpenAI Chat Completions over the Anthropic Messages API: the request, the response and the
+//! stream, translated both ways. Pure: ids, timestamps and the model map are passed in.
+//!
+//! Every OpenAI request field is either translated, refused with a 400 naming it, or ignored
+//! and reported back (the `x-ccproxy-ignored-params` response header) — never silently dropped.
+
+pub mod chat_request;
+pub mod chat_response;
+pub mod chat_stream;
+
+use serde_json::{json, Value};
+
+/// A request field that cannot be honoured: 400 in OpenAI's shape, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The offending field, e.g. `messages[2].tool_call_id`.
+    pub param: String,
+    pub message: String,
+}
+
+impl RequestError {
+    pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            param: param.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `{"error":{"message","type":"invalid_request_error","param","code"}}`
+    pub fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": self.param,
+            "code": "invalid_request",
+        }})
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.param, self.message)
+    }
+}
+
+/// What the response translation needs to know about the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseContext {
+    /// `chatcmpl-…`, unique per response.
+    pub id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model name the client asked for (reported back as is).
+    pub model: String,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// The tool forced to produce `response_format: json_schema` output, whose input is
+    /// returned as the message content.
+    pub structured_tool: Option<String>,
+}
+
+/// Anthropic `stop_reason` → OpenAI `finish_reason`.
+pub fn finish_reason(stop_reason: Option<&str>, structured: bool) -> Option<&'static str> {
+    Some(match stop_reason? {
+        "end_turn" | "stop_sequence" | "pause_turn" => "stop",
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" if structured => "stop",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        _ => "stop",
+    })
+}
+
+/// Anthropic `usage` → OpenAI `usage`: prompt tokens include cache reads and writes.
+pub fn usage(anthropic: &Value) -> Value {
+    let n = |k: &str| anthropic.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let cache_read = n("cache_read_input_tokens");
+    let prompt = n("input_tokens") + cache_read + n("cache_creation_input_tokens");
+    let completion = n("output_tokens");
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cache_read},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    })
+}
+
+/// Anthropic error body → OpenAI error body, keeping the message and mapping the type.
+pub fn error_body(anthropic: &Value, status: u16) -> Value {
+    let message = anthropic["error"]["message"]
+        .as_str()
+        .unwrap_or("upstream error")
+        .to_string();
+    let kind = anthropic["error"]["type"].as_str().unwrap_or("api_error");
+    let (kind, code) = match kind {
+        "invalid_request_error" => ("invalid_request_error", "invalid_request"),
+        "authentication_error" => ("invalid_request_error", "invalid_api_key"),
+        "permission_error" => ("invalid_request_error", "forbidden"),
+        "not_found_error" => ("invalid_request_error", "model_not_found"),
+        "request_too_large" => ("invalid_request_error", "request_too_large"),
+        "rate_limit_error" => ("rate_limit_error", "rate_limit_exceeded"),
+        "overloaded_error" => ("api_error", "overloaded"),
+        _ if status >= 500 => ("api_error", "server_error"),
+        _ => ("api_error", "upstream_error"),
+    };
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
