@@ -34,6 +34,60 @@ pub struct Config {
     pub claude: ClaudeConfig,
     pub auth: AuthConfig,
     pub oauth: OAuthConfig,
+    pub openai: OpenAiConfig,
+}
+
+/// The OpenAI-compatible surface.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiConfig {
+    /// `max_tokens` sent upstream when a request gives none.
+    pub default_max_tokens: u64,
+    /// Model names clients may use (OpenAI's, or short names) → Claude model ids. Replies report
+    /// the name the client asked for.
+    pub model_aliases: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        let sonnet = "claude-sonnet-4-20250514";
+        let opus = "claude-opus-4-20250514";
+        let haiku = "claude-3-5-haiku-20241022";
+        Self {
+            default_max_tokens: 8192,
+            model_aliases: [
+                ("gpt-4o", sonnet),
+                ("gpt-4o-mini", haiku),
+                ("gpt-4.1", sonnet),
+                ("gpt-4.1-mini", haiku),
+                ("gpt-4-turbo", sonnet),
+                ("gpt-4", sonnet),
+                ("gpt-3.5-turbo", haiku),
+                ("gpt-5", opus),
+                ("o1", opus),
+                ("o3", opus),
+                ("o1-mini", sonnet),
+                ("o3-mini", sonnet),
+                ("o4-mini", sonnet),
+                ("sonnet", sonnet),
+                ("opus", opus),
+                ("haiku", haiku),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        }
+    }
+}
+
+impl OpenAiConfig {
+    /// The aliases as pairs, for the translation.
+    pub fn alias_pairs(&self) -> Vec<(String, String)> {
+        self.model_aliases
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect()
+    }
 }
 
 /// How the server listens and protects itself.
@@ -275,6 +329,10 @@ impl Config {
         ] {
             check(key, url_problem(url));
         }
+        check(
+            "openai.default_max_tokens",
+            (self.openai.default_max_tokens == 0).then(|| "must be greater than 0".into()),
+        );
         check(
             "claude.connect_timeout_secs",
             (self.claude.connect_timeout_secs == 0).then(|| "must be greater than 0".into()),

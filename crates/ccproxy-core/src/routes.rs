@@ -3,6 +3,7 @@
 mod api;
 mod info;
 mod oauth;
+mod openai;
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -22,6 +23,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/models", get(info::models))
         .route("/api/v1/messages", post(api::messages))
         .route("/api/v1/messages/count_tokens", post(api::count_tokens))
+        .route("/api/v1/chat/completions", post(openai::chat_completions))
+        .route("/api/chat/completions", post(openai::chat_completions))
+        .route("/api/v1/models/{id}", get(info::model))
+        .route("/api/models/{id}", get(info::model))
         .route("/oauth/login", get(oauth::login))
         .route("/oauth/callback", get(oauth::callback))
         .route("/callback", get(oauth::callback))

@@ -24,6 +24,8 @@ pub struct AppState {
     pub started: Instant,
     /// The bound address (the login callback URL is built from its port).
     pub addr: SocketAddr,
+    /// `openai.model_aliases` as pairs, for the translation.
+    pub aliases: Vec<(String, String)>,
     /// Logins started through `GET /oauth/login`, waiting for their callback.
     pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
 }
@@ -136,6 +138,7 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         credentials,
         started: Instant::now(),
         addr,
+        aliases: config.openai.alias_pairs(),
         logins: tokio::sync::Mutex::new(Vec::new()),
     });
     let router = app(state.clone());

@@ -12,6 +12,8 @@
 //! | `stream-break`  | SSE: two events, then the connection is cut mid-stream                    |
 //! | `gated`         | SSE: first event, then waits for [`Mock::open_gate`] before the rest      |
 //! | `slow`          | SSE: an event every 20 ms for a minute; counts dropped streams            |
+//! | `tools`         | text, then two parallel `weather` tool calls (JSON or SSE)               |
+//! | `thinking`      | a thinking block, then text (JSON or SSE)                                |
 //!
 //! When [`Mock::require_token`] is set, `/v1/*` answers 401 unless the bearer token matches;
 //! after [`Mock::reject_all_tokens`] it answers 401 to every token.
@@ -454,6 +456,20 @@ async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             });
             sse_response(Body::from_stream(stream))
         }
+        "tools" | "thinking" => {
+            let message = scripted_message(&model, &scenario);
+            if streaming {
+                let events = events_for(&message);
+                let stream =
+                    futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+                sse_response(Body::from_stream(stream))
+            } else {
+                let mut r =
+                    ([("content-type", "application/json")], message.to_string()).into_response();
+                quota_headers(&mut r);
+                r
+            }
+        }
         _ if streaming => {
             let events = stream_events(&model, deltas, text_len / deltas as usize);
             let stream =
@@ -672,4 +688,90 @@ async fn revoke(State(shared): State<Arc<Shared>>, request: Request) -> Response
         shared.revoked.lock().expect("lock").push(token.to_string());
     }
     ([("content-type", "application/json")], "{}").into_response()
+}
+
+/// The whole message of a scripted scenario.
+fn scripted_message(model: &str, scenario: &str) -> Value {
+    let (content, stop) = match scenario {
+        "tools" => (
+            json!([
+                {"type": "text", "text": "I'll check both cities."},
+                {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "toolu_02", "name": "weather", "input": {"city": "Oslo", "units": "celsius"}}
+            ]),
+            "tool_use",
+        ),
+        _ => (
+            json!([
+                {"type": "thinking", "thinking": "The user wants a greeting.", "signature": "c2ln"},
+                {"type": "text", "text": "Hello!"}
+            ]),
+            "end_turn",
+        ),
+    };
+    json!({
+        "id": "msg_mock_2", "type": "message", "role": "assistant", "model": model,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
+        "usage": {"input_tokens": 20, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0, "output_tokens": 15}
+    })
+}
+
+/// The SSE events that stream `message`, deltas cut in pieces of 5 characters.
+fn events_for(message: &Value) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut start = message.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    start["usage"]["output_tokens"] = json!(1);
+    out.push(sse(
+        "message_start",
+        &json!({"type": "message_start", "message": start}),
+    ));
+    let pieces = |s: &str| -> Vec<String> {
+        let chars: Vec<char> = s.chars().collect();
+        chars.chunks(5).map(|c| c.iter().collect()).collect()
+    };
+    let blocks = message["content"].as_array().cloned().unwrap_or_default();
+    for (i, block) in blocks.iter().enumerate() {
+        let (start_block, deltas): (Value, Vec<Value>) = match block["type"].as_str() {
+            Some("text") => (
+                json!({"type": "text", "text": ""}),
+                pieces(block["text"].as_str().unwrap_or(""))
+                    .into_iter()
+                    .map(|p| json!({"type": "text_delta", "text": p}))
+                    .collect(),
+            ),
+            Some("thinking") => (
+                json!({"type": "thinking", "thinking": ""}),
+                pieces(block["thinking"].as_str().unwrap_or(""))
+                    .into_iter()
+                    .map(|p| json!({"type": "thinking_delta", "thinking": p}))
+                    .collect(),
+            ),
+            _ => (
+                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+                pieces(&block["input"].to_string())
+                    .into_iter()
+                    .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
+                    .collect(),
+            ),
+        };
+        out.push(sse(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": i, "content_block": start_block}),
+        ));
+        for d in deltas {
+            out.push(sse(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": i, "delta": d}),
+            ));
+        }
+        out.push(sse(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": i}),
+        ));
+    }
+    out.push(sse("message_delta", &json!({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": null}, "usage": {"output_tokens": message["usage"]["output_tokens"]}})));
+    out.push(sse("message_stop", &json!({"type": "message_stop"})));
+    out
 }

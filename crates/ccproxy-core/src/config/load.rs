@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Top-level sections; an environment variable `SECTION__KEY` is read only for these.
-const SECTIONS: [&str; 5] = ["server", "security", "claude", "auth", "oauth"];
+const SECTIONS: [&str; 6] = ["server", "security", "claude", "auth", "oauth", "openai"];
 
 /// Short environment names (and `.env` names) and the key each sets.
 const SHORT_NAMES: [(&str, &str); 5] = [

@@ -2,13 +2,14 @@
 //!
 //! Per request: read the body (bounded), insert the identity line if missing, get a fresh token,
 //! send, and on a 401 refresh once and resend. Nothing else in the body is parsed or changed.
+//! [`read_body`] and [`call_upstream`] are shared with the OpenAI surface (`routes/openai`).
 
 use crate::credentials::CredentialError;
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::upstream;
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use ccproxy_protocol::anthropic::identity::ensure_identity;
@@ -29,16 +30,28 @@ pub async fn count_tokens(
     forward(&state, request, "/v1/messages/count_tokens").await
 }
 
-/// Reads the whole request body, refusing more than `limit` bytes with 413.
-async fn read_body(body: axum::body::Body, limit: u64) -> Result<Bytes, ApiError> {
+/// Reads the whole request body, refusing more than `server.max_body_bytes` with 413.
+pub async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Bytes, ApiError> {
+    let limit = state.config.server.max_body_bytes;
     let too_large = || {
         ApiError::new(
             ErrorKind::RequestTooLarge,
             format!("the request body exceeds the limit of {limit} bytes (server.max_body_bytes)"),
         )
     };
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, cap).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(ApiError::new(
@@ -48,50 +61,35 @@ async fn read_body(body: axum::body::Body, limit: u64) -> Result<Bytes, ApiError
     }
 }
 
-async fn forward(
+/// Sends an Anthropic request upstream with the OAuth token (identity line ensured), refreshing
+/// and resending once on a 401. Returns upstream's response as is.
+pub async fn call_upstream(
     state: &AppState,
-    request: Request,
-    upstream_path: &str,
-) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let limit = state.config.server.max_body_bytes;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::new(
-            ErrorKind::RequestTooLarge,
-            format!("the request body exceeds the limit of {limit} bytes (server.max_body_bytes)"),
-        ));
-    }
-    let body = read_body(body, limit).await?;
+    headers: &HeaderMap,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<reqwest::Response, ApiError> {
     let body = match ensure_identity(&body) {
         Ok(Some(rewritten)) => Bytes::from(rewritten),
         Ok(None) => body,
         Err(e) => return Err(ApiError::new(ErrorKind::InvalidRequest, e.to_string())),
     };
-
-    let mut url = String::with_capacity(state.config.claude.base_url().len() + 64);
-    url.push_str(state.config.claude.base_url());
-    url.push_str(upstream_path);
-    if let Some(query) = parts.uri.query() {
-        url.push('?');
-        url.push_str(query);
-    }
+    let base = state.config.claude.base_url();
+    let mut url = String::with_capacity(base.len() + path_and_query.len());
+    url.push_str(base);
+    url.push_str(path_and_query);
 
     let token = state.credentials.token().await?;
     let sent = upstream::send(
         &state.http,
         Method::POST,
         &url,
-        upstream::request_headers(&parts.headers, &token),
+        upstream::request_headers(headers, &token),
         body.clone(),
     )
     .await?;
     if sent.status() != StatusCode::UNAUTHORIZED {
-        return Ok(upstream::response(sent));
+        return Ok(sent);
     }
 
     // Upstream rejected the token: refresh once (shared with concurrent callers) and resend.
@@ -100,17 +98,31 @@ async fn forward(
         Err(e @ CredentialError::LoginDead) => return Err(e.into()),
         Err(e) => {
             tracing::warn!("upstream rejected the token and no refresh was possible: {e}");
-            return Ok(upstream::response(sent));
+            return Ok(sent);
         }
     };
     drop(sent);
-    let resent = upstream::send(
+    upstream::send(
         &state.http,
         Method::POST,
         &url,
-        upstream::request_headers(&parts.headers, &fresh),
+        upstream::request_headers(headers, &fresh),
         body,
     )
-    .await?;
-    Ok(upstream::response(resent))
+    .await
+}
+
+async fn forward(
+    state: &AppState,
+    request: Request,
+    upstream_path: &str,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(state, &parts.headers, body).await?;
+    let target = match parts.uri.query() {
+        Some(query) => format!("{upstream_path}?{query}"),
+        None => upstream_path.to_string(),
+    };
+    let sent = call_upstream(state, &parts.headers, &target, body).await?;
+    Ok(upstream::response(sent))
 }

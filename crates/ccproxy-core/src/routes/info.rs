@@ -1,8 +1,12 @@
 //! Routes that answer from the server's own state: health, status, models.
 
+use crate::error::{ApiError, Surface};
 use crate::server::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ccproxy_protocol::error::ErrorKind;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -28,21 +32,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// `display_name`, `created_at`, `has_more`, `first_id`, `last_id`).
 pub async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {
     let models = &state.config.claude.models;
-    let data: Vec<Value> = models
-        .iter()
-        .map(|id| {
-            let (created, created_at) = release_date(id);
-            json!({
-                "id": id,
-                "object": "model",
-                "created": created,
-                "owned_by": "anthropic",
-                "type": "model",
-                "display_name": display_name(id),
-                "created_at": created_at,
-            })
-        })
-        .collect();
+    let data: Vec<Value> = models.iter().map(|id| model_entry(id)).collect();
     Json(json!({
         "object": "list",
         "data": data,
@@ -50,6 +40,42 @@ pub async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {
         "first_id": models.first(),
         "last_id": models.last(),
     }))
+}
+
+/// One model in both SDKs' shapes.
+fn model_entry(id: &str) -> Value {
+    let (created, created_at) = release_date(id);
+    json!({
+        "id": id,
+        "object": "model",
+        "created": created,
+        "owned_by": "anthropic",
+        "type": "model",
+        "display_name": display_name(id),
+        "created_at": created_at,
+    })
+}
+
+/// `GET /api/v1/models/{id}`: a configured model or alias, in both shapes; 404 otherwise (in
+/// Anthropic's error shape when the client sent `anthropic-version`, else OpenAI's).
+pub async fn model(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let known = state.config.claude.models.contains(&id)
+        || state.config.openai.model_aliases.contains_key(&id);
+    if known {
+        return Json(model_entry(&id)).into_response();
+    }
+    let mut error = ApiError::new(
+        ErrorKind::NotFound,
+        format!("model `{id}` is not configured"),
+    );
+    if !headers.contains_key("anthropic-version") {
+        error.surface = Surface::OpenAi;
+    }
+    error.into_response()
 }
 
 /// The `YYYYMMDD` suffix of a model id as (epoch seconds, RFC 3339), else the epoch.

@@ -76,6 +76,54 @@ async fn official_anthropic_python_sdk_works_through_api_mode() {
 }
 
 #[tokio::test]
+async fn official_openai_python_sdk_works_through_api_mode() {
+    let Some(python) = tool(
+        "CCPROXY_TEST_PYTHON",
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-venv/bin/python"),
+    ) else {
+        return;
+    };
+    let h = Harness::with(|c| c.security.auth_token = Some("local-sdk-token-0123".into())).await;
+    // Both spellings of the base URL: `/api/v1` and `/api`.
+    for base in [h.url("/api/v1"), h.url("/api")] {
+        let script = e2e_dir().join("openai_sdk.py");
+        let python = python.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(python)
+                .arg(script)
+                .arg(base)
+                .arg("local-sdk-token-0123")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "SDK script failed:\n{stdout}\n{stderr}"
+        );
+        assert_eq!(stdout.trim(), "ok");
+    }
+    let seen = h.mock.requests();
+    assert!(!seen.is_empty());
+    for r in &seen {
+        assert_eq!(r.uri, "/v1/messages");
+        assert_eq!(r.header("authorization"), "Bearer access-1");
+        assert!(
+            r.headers.get("x-stainless-lang").is_none(),
+            "OpenAI SDK headers stay here"
+        );
+        let body = body_json(&r.body);
+        assert_eq!(
+            body["system"][0]["text"], IDENTITY,
+            "identity first in every translated request"
+        );
+    }
+}
+
+#[tokio::test]
 async fn claude_code_cli_works_through_api_mode() {
     let Some(claude) = tool(
         "CCPROXY_TEST_CLAUDE",

@@ -5,6 +5,7 @@ mod clients;
 mod credentials;
 mod lifecycle;
 mod oauth;
+mod openai;
 mod proxy;
 mod security;
 

@@ -319,12 +319,14 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<Value>), RequestError> {
                     "role `function` is not supported; use `tool` messages",
                 ))
             }
-            other => return Err(RequestError::new(
-                format!("{p}.role"),
-                format!(
+            other => {
+                return Err(RequestError::new(
+                    format!("{p}.role"),
+                    format!(
                     "unknown role `{other}`; expected system, developer, user, assistant or tool"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok((system, out))

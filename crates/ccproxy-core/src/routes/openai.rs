@@ -1,0 +1,236 @@
+//! The OpenAI surface of API mode: `POST /api/v1/chat/completions` (and `/api/chat/completions`)
+//! translated to and from the Anthropic Messages API by `ccproxy_protocol::openai`.
+//!
+//! Streams are translated chunk by chunk as upstream events arrive (SSE decoder → the pure
+//! `ChatStream` state machine → `data:` frames), ending with `data: [DONE]`.
+
+use super::api::{call_upstream, read_body};
+use crate::error::{ApiError, Surface};
+use crate::server::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use ccproxy_protocol::error::ErrorKind;
+use ccproxy_protocol::openai::chat_request::{self, Options};
+use ccproxy_protocol::openai::chat_stream::ChatStream;
+use ccproxy_protocol::openai::{chat_response, error_body, ResponseContext};
+use ccproxy_protocol::sse::{data_frame, SseDecoder};
+use futures_util::StreamExt;
+use rand::Rng;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Lists the request fields that were ignored.
+pub const IGNORED_HEADER: &str = "x-ccproxy-ignored-params";
+
+/// Upstream headers worth passing back to OpenAI clients.
+fn kept_header(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n == "request-id"
+        || n == "retry-after"
+        || n == "x-should-retry"
+        || n.starts_with("anthropic-ratelimit-")
+}
+
+fn openai_error(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::new(kind, message);
+    e.surface = Surface::OpenAi;
+    e
+}
+
+/// A new `chatcmpl-…` id: 24 random alphanumerics.
+fn completion_id() -> String {
+    let mut rng = rand::thread_rng();
+    let suffix: String = (0..24)
+        .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+        .collect();
+    format!("chatcmpl-{suffix}")
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Headers for the upstream call: the client's, minus what only means something to OpenAI or
+/// would make upstream compress a body we must read.
+fn upstream_headers(client: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(client.len());
+    for (name, value) in client {
+        let n = name.as_str();
+        if n.starts_with("openai-")
+            || n.starts_with("x-stainless-")
+            || n == "accept-encoding"
+            || n == "accept"
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out
+}
+
+/// `POST /api/v1/chat/completions`, `POST /api/chat/completions`
+pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    match chat(&state, request).await {
+        Ok(response) => response,
+        Err(mut e) => {
+            e.surface = Surface::OpenAi;
+            e.into_response()
+        }
+    }
+}
+
+async fn chat(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(state, &parts.headers, body).await?;
+    let req: Value = serde_json::from_slice(&body).map_err(|e| {
+        openai_error(
+            ErrorKind::InvalidRequest,
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    let options = Options {
+        default_max_tokens: state.config.openai.default_max_tokens,
+        aliases: &state.aliases,
+    };
+    let translated = match chat_request::translate(&req, &options) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok((StatusCode::BAD_REQUEST, axum::Json(e.body())).into_response());
+        }
+    };
+    let ctx = ResponseContext {
+        id: completion_id(),
+        created: now_secs(),
+        model: translated.requested_model.clone(),
+        include_usage: translated.include_usage,
+        structured_tool: translated.structured_tool.clone(),
+    };
+    let anthropic = serde_json::to_vec(&translated.body)
+        .map_err(|e| openai_error(ErrorKind::Internal, e.to_string()))?;
+    let upstream = call_upstream(
+        state,
+        &upstream_headers(&parts.headers),
+        "/v1/messages",
+        Bytes::from(anthropic),
+    )
+    .await?;
+
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = HeaderMap::new();
+    for (name, value) in upstream.headers() {
+        if kept_header(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if !translated.ignored.is_empty() {
+        if let Ok(v) = HeaderValue::try_from(translated.ignored.join(", ")) {
+            headers.insert(IGNORED_HEADER, v);
+        }
+    }
+
+    if !status.is_success() {
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        let anthropic: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut response =
+            (status, axum::Json(error_body(&anthropic, status.as_u16()))).into_response();
+        response.headers_mut().extend(headers);
+        return Ok(response);
+    }
+
+    if translated.stream {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let mut response = Response::new(Body::from_stream(translate_stream(upstream, ctx)));
+        *response.headers_mut() = headers;
+        return Ok(response);
+    }
+
+    let bytes = upstream.bytes().await.map_err(|e| {
+        openai_error(
+            ErrorKind::BadGateway,
+            format!("reading the upstream response: {e}"),
+        )
+    })?;
+    let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        openai_error(
+            ErrorKind::BadGateway,
+            format!("upstream answered something that is not JSON: {e}"),
+        )
+    })?;
+    let mut response = axum::Json(chat_response::translate(&message, &ctx)).into_response();
+    response.headers_mut().extend(headers);
+    Ok(response)
+}
+
+/// The translated stream: each upstream chunk becomes the frames it completes.
+fn translate_stream(
+    upstream: reqwest::Response,
+    ctx: ResponseContext,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    struct Pump {
+        upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        decoder: SseDecoder,
+        chat: ChatStream,
+        events: Vec<ccproxy_protocol::sse::SseEvent>,
+        ended: bool,
+    }
+    fn frames(chunks: Vec<Value>, out: &mut Vec<u8>) {
+        for c in chunks {
+            out.extend_from_slice(&data_frame(&c.to_string()));
+        }
+    }
+    let pump = Pump {
+        upstream: upstream.bytes_stream().boxed(),
+        decoder: SseDecoder::new(),
+        chat: ChatStream::new(ctx),
+        events: Vec::new(),
+        ended: false,
+    };
+    futures_util::stream::unfold(pump, |mut p| async move {
+        if p.ended {
+            return None;
+        }
+        let mut out = Vec::new();
+        loop {
+            match p.upstream.next().await {
+                Some(Ok(bytes)) => p.decoder.push(&bytes, &mut p.events),
+                Some(Err(e)) => {
+                    tracing::warn!("upstream stream broke: {e}");
+                    p.decoder.finish(&mut p.events);
+                    p.ended = true;
+                }
+                None => {
+                    p.decoder.finish(&mut p.events);
+                    p.ended = true;
+                }
+            }
+            for event in p.events.drain(..) {
+                frames(p.chat.push(&event), &mut out);
+            }
+            if p.chat.is_done() || p.ended {
+                frames(p.chat.finish(), &mut out);
+                out.extend_from_slice(b"data: [DONE]\n\n");
+                p.ended = true;
+                return Some((Ok(Bytes::from(out)), p));
+            }
+            if !out.is_empty() {
+                return Some((Ok(Bytes::from(out)), p));
+            }
+        }
+    })
+}

@@ -1,0 +1,260 @@
+//! The OpenAI surface of API mode: Chat Completions translated to the Messages API and back.
+
+use super::*;
+
+fn chat(h: &Harness, body: Value) -> reqwest::RequestBuilder {
+    h.http.post(h.url("/api/v1/chat/completions")).json(&body)
+}
+
+#[tokio::test]
+async fn chat_completion_round_trip() {
+    let h = Harness::new().await;
+    let r = chat(&h, json!({
+        "model": "gpt-4o",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        "seed": 1, "store": false
+    }))
+    .header("openai-organization", "org-x")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ccproxy-ignored-params"], "seed, store");
+    assert_eq!(r.headers()["request-id"], "req_mock_1");
+    assert_eq!(
+        r.headers()["anthropic-ratelimit-unified-5h-utilization"],
+        "0.25"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "gpt-4o");
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(v["choices"][0]["message"]["content"], "x".repeat(64));
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["total_tokens"], 18);
+
+    let sent = &h.mock.requests()[0];
+    assert_eq!(sent.uri, "/v1/messages");
+    assert_eq!(sent.header("authorization"), "Bearer access-1");
+    assert!(sent.headers.get("openai-organization").is_none());
+    assert_eq!(
+        body_json(&sent.body),
+        json!({
+            "model": "claude-sonnet-4-20250514",
+            "max_tokens": 8192,
+            "system": [{"type": "text", "text": IDENTITY}, {"type": "text", "text": "Be brief."}],
+            "messages": [{"role": "user", "content": "hi"}]
+        })
+    );
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_arrive_incrementally_with_done() {
+    let h = Harness::new().await;
+    let r = h
+        .http
+        .post(h.url("/api/chat/completions"))
+        .header("x-mock", "tools")
+        .json(
+            &json!({"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "weather?"}],
+                      "tools": [{"type": "function", "function": {"name": "weather"}}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let chunks: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|f| f.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(content, "I'll check both cities.");
+    let args_1: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0].as_object())
+        .filter(|t| t["index"] == 1)
+        .filter_map(|t| t["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(args_1, r#"{"city":"Oslo","units":"celsius"}"#);
+    let argument_chunks = chunks
+        .iter()
+        .filter(|c| {
+            c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .count();
+    assert!(
+        argument_chunks > 4,
+        "arguments are streamed in pieces, not at the end"
+    );
+    let finish: Vec<_> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .collect();
+    assert_eq!(finish, ["tool_calls"]);
+    assert_eq!(chunks.last().unwrap()["usage"]["prompt_tokens"], 24);
+    assert_eq!(
+        chunks.last().unwrap()["usage"]["prompt_tokens_details"]["cached_tokens"],
+        4
+    );
+}
+
+#[tokio::test]
+async fn thinking_is_reasoning_content() {
+    let h = Harness::new().await;
+    let v: Value = chat(
+        &h,
+        json!({"model": "o3", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .header("x-mock", "thinking")
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["model"], "o3");
+    assert_eq!(
+        v["choices"][0]["message"]["reasoning_content"],
+        "The user wants a greeting."
+    );
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello!");
+    let sent = body_json(&h.mock.requests()[0].body);
+    assert_eq!(sent["model"], "claude-opus-4-20250514");
+    assert_eq!(sent["thinking"]["type"], "enabled");
+}
+
+#[tokio::test]
+async fn upstream_errors_come_back_in_openai_shape() {
+    let h = Harness::new().await;
+    let r = chat(
+        &h,
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .header("x-mock", "error-429")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert_eq!(v["error"]["message"], "slow down");
+
+    let r = chat(
+        &h,
+        json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .header("x-mock", "stream-break")
+    .send()
+    .await
+    .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"code\":\"stream_interrupted\""), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test]
+async fn bad_requests_are_400_in_openai_shape_and_nothing_is_sent() {
+    let h = Harness::with(|c| c.server.max_body_bytes = 4096).await;
+    let cases: [(&str, Option<&str>); 5] = [
+        ("not json", None),
+        (
+            r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#,
+            Some("messages[0].role"),
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#,
+            Some("n"),
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c9","content":"r"}]}"#,
+            Some("messages[1].tool_call_id"),
+        ),
+        (r#"{"messages":[]}"#, Some("model")),
+    ];
+    for (body, param) in cases {
+        let r = h
+            .http
+            .post(h.url("/api/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"].as_str(), param, "{v}");
+        assert!(v.get("type").is_none(), "OpenAI shape, not Anthropic's");
+    }
+    let r = chat(
+        &h,
+        json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(5000)}]}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "request_too_large");
+    assert!(h.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn single_models_by_id() {
+    let h = Harness::new().await;
+    let v: Value = h
+        .http
+        .get(h.url("/api/v1/models/claude-sonnet-4-20250514"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], "claude-sonnet-4-20250514");
+    assert_eq!(v["object"], "model");
+    let r = h
+        .http
+        .get(h.url("/api/models/gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = h
+        .http
+        .get(h.url("/api/v1/models/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    let r = h
+        .http
+        .get(h.url("/api/v1/models/nope"))
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "not_found_error"
+    );
+}
