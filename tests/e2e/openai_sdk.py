@@ -126,6 +126,43 @@ try:
 except openai.BadRequestError as e:
     assert e.body["param"] == "n", e.body
 
+# Responses API: plain text.
+r = client.responses.create(model="gpt-4o", instructions="Be brief.", input="hi", max_output_tokens=50)
+assert r.status == "completed", r
+assert r.model == "gpt-4o"
+assert r.output_text.startswith("x"), r.output_text
+assert r.usage.input_tokens == 12, r.usage
+
+# Responses API: a function-call round trip, the first turn streamed.
+rtools = [{"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+events = list(client.responses.create(
+    model="gpt-4o", input="Weather in Paris and Oslo?", tools=rtools, stream=True, extra_headers={"x-mock": "tools"}
+))
+types = [e.type for e in events]
+assert types[0] == "response.created" and types[-1] == "response.completed", types
+assert "response.output_text.delta" in types and "response.function_call_arguments.delta" in types, types
+assert [e.sequence_number for e in events] == list(range(len(events)))
+final = events[-1].response
+calls = [item for item in final.output if item.type == "function_call"]
+assert [json.loads(c.arguments)["city"] for c in calls] == ["Paris", "Oslo"], calls
+follow_up = [{"role": "user", "content": "Weather in Paris and Oslo?"}]
+follow_up += [{"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments} for c in calls]
+follow_up += [{"type": "function_call_output", "call_id": c.call_id, "output": "fine"} for c in calls]
+r = client.responses.create(model="gpt-4o", input=follow_up, tools=rtools)
+assert r.output_text.startswith("x"), r
+
+# Responses API errors.
+try:
+    client.responses.create(model="gpt-4o", input="x", extra_headers={"x-mock": "error-429"})
+    raise AssertionError("expected RateLimitError")
+except openai.RateLimitError:
+    pass
+try:
+    client.responses.create(model="gpt-4o", input="x", previous_response_id="resp_123")
+    raise AssertionError("expected BadRequestError")
+except openai.BadRequestError as e:
+    assert e.body["param"] == "previous_response_id", e.body
+
 # Models.
 ids = [m.id for m in client.models.list()]
 assert "claude-sonnet-4-20250514" in ids, ids

@@ -25,6 +25,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/messages/count_tokens", post(api::count_tokens))
         .route("/api/v1/chat/completions", post(openai::chat_completions))
         .route("/api/chat/completions", post(openai::chat_completions))
+        .route("/api/v1/responses", post(openai::responses))
+        .route("/api/responses", post(openai::responses))
         .route("/api/v1/models/{id}", get(info::model))
         .route("/api/models/{id}", get(info::model))
         .route("/oauth/login", get(oauth::login))

@@ -1,8 +1,10 @@
-//! The OpenAI surface of API mode: `POST /api/v1/chat/completions` (and `/api/chat/completions`)
-//! translated to and from the Anthropic Messages API by `ccproxy_protocol::openai`.
+//! The OpenAI surface of API mode: `POST /api/v1/chat/completions` and `POST /api/v1/responses`
+//! (and the same without `/v1`), translated to and from the Anthropic Messages API by
+//! `ccproxy_protocol::openai`.
 //!
 //! Streams are translated chunk by chunk as upstream events arrive (SSE decoder → the pure
-//! `ChatStream` state machine → `data:` frames), ending with `data: [DONE]`.
+//! `ChatStream` / `ResponsesStream` state machine → frames): Chat Completions as `data:` frames
+//! ending with `data: [DONE]`, Responses as named events.
 
 use super::api::{call_upstream, read_body};
 use crate::error::{ApiError, Surface};
@@ -15,8 +17,9 @@ use bytes::Bytes;
 use ccproxy_protocol::error::ErrorKind;
 use ccproxy_protocol::openai::chat_request::{self, Options};
 use ccproxy_protocol::openai::chat_stream::ChatStream;
+use ccproxy_protocol::openai::responses::{self, Echo, ResponsesStream};
 use ccproxy_protocol::openai::{chat_response, error_body, ResponseContext};
-use ccproxy_protocol::sse::{data_frame, SseDecoder};
+use ccproxy_protocol::sse::{data_frame, event_frame, SseDecoder, SseEvent};
 use futures_util::StreamExt;
 use rand::Rng;
 use serde_json::Value;
@@ -41,13 +44,20 @@ fn openai_error(kind: ErrorKind, message: impl Into<String>) -> ApiError {
     e
 }
 
-/// A new `chatcmpl-…` id: 24 random alphanumerics.
-fn completion_id() -> String {
+/// A new id: `prefix` and 24 random alphanumerics.
+fn new_id(prefix: &str) -> String {
     let mut rng = rand::thread_rng();
     let suffix: String = (0..24)
         .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
         .collect();
-    format!("chatcmpl-{suffix}")
+    format!("{prefix}{suffix}")
+}
+
+/// Which OpenAI API a request speaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Chat,
+    Responses,
 }
 
 fn now_secs() -> u64 {
@@ -81,7 +91,16 @@ fn upstream_headers(client: &HeaderMap) -> HeaderMap {
 
 /// `POST /api/v1/chat/completions`, `POST /api/chat/completions`
 pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    match chat(&state, request).await {
+    handle(&state, request, Api::Chat).await
+}
+
+/// `POST /api/v1/responses`, `POST /api/responses`
+pub async fn responses(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(&state, request, Api::Responses).await
+}
+
+async fn handle(state: &AppState, request: Request, api: Api) -> Response {
+    match translate_call(state, request, api).await {
         Ok(response) => response,
         Err(mut e) => {
             e.surface = Surface::OpenAi;
@@ -90,7 +109,11 @@ pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Reque
     }
 }
 
-async fn chat(state: &AppState, request: Request) -> Result<Response, ApiError> {
+async fn translate_call(
+    state: &AppState,
+    request: Request,
+    api: Api,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(state, &parts.headers, body).await?;
     let req: Value = serde_json::from_slice(&body).map_err(|e| {
@@ -103,14 +126,22 @@ async fn chat(state: &AppState, request: Request) -> Result<Response, ApiError> 
         default_max_tokens: state.config.openai.default_max_tokens,
         aliases: &state.aliases,
     };
-    let translated = match chat_request::translate(&req, &options) {
+    let translated = match api {
+        Api::Chat => chat_request::translate(&req, &options),
+        Api::Responses => responses::translate(&req, &options),
+    };
+    let translated = match translated {
         Ok(t) => t,
         Err(e) => {
             return Ok((StatusCode::BAD_REQUEST, axum::Json(e.body())).into_response());
         }
     };
     let ctx = ResponseContext {
-        id: completion_id(),
+        id: new_id(if api == Api::Chat {
+            "chatcmpl-"
+        } else {
+            "resp_"
+        }),
         created: now_secs(),
         model: translated.requested_model.clone(),
         include_usage: translated.include_usage,
@@ -155,7 +186,13 @@ async fn chat(state: &AppState, request: Request) -> Result<Response, ApiError> 
             HeaderValue::from_static("text/event-stream; charset=utf-8"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let mut response = Response::new(Body::from_stream(translate_stream(upstream, ctx)));
+        let translator = match api {
+            Api::Chat => Translator::Chat(ChatStream::new(ctx)),
+            Api::Responses => {
+                Translator::Responses(Box::new(ResponsesStream::new(ctx, Echo::of(&req))))
+            }
+        };
+        let mut response = Response::new(Body::from_stream(translate_stream(upstream, translator)));
         *response.headers_mut() = headers;
         return Ok(response);
     }
@@ -172,32 +209,75 @@ async fn chat(state: &AppState, request: Request) -> Result<Response, ApiError> 
             format!("upstream answered something that is not JSON: {e}"),
         )
     })?;
-    let mut response = axum::Json(chat_response::translate(&message, &ctx)).into_response();
+    let translated = match api {
+        Api::Chat => chat_response::translate(&message, &ctx),
+        Api::Responses => responses::translate_response(&message, &ctx, &Echo::of(&req)),
+    };
+    let mut response = axum::Json(translated).into_response();
     response.headers_mut().extend(headers);
     Ok(response)
+}
+
+/// A stream translation and how its output is framed.
+enum Translator {
+    Chat(ChatStream),
+    Responses(Box<ResponsesStream>),
+}
+
+impl Translator {
+    fn push(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        match self {
+            Self::Chat(s) => s
+                .push(event)
+                .iter()
+                .for_each(|c| out.extend(data_frame(&c.to_string()))),
+            Self::Responses(s) => s
+                .push(event)
+                .iter()
+                .for_each(|(name, data)| out.extend(event_frame(name, &data.to_string()))),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Self::Chat(s) => s.is_done(),
+            Self::Responses(s) => s.is_done(),
+        }
+    }
+
+    /// The closing frames: an error if upstream stopped early; `[DONE]` for Chat Completions.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Self::Chat(s) => {
+                s.finish()
+                    .iter()
+                    .for_each(|c| out.extend(data_frame(&c.to_string())));
+                out.extend_from_slice(b"data: [DONE]\n\n");
+            }
+            Self::Responses(s) => s
+                .finish()
+                .iter()
+                .for_each(|(name, data)| out.extend(event_frame(name, &data.to_string()))),
+        }
+    }
 }
 
 /// The translated stream: each upstream chunk becomes the frames it completes.
 fn translate_stream(
     upstream: reqwest::Response,
-    ctx: ResponseContext,
+    translator: Translator,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     struct Pump {
         upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
         decoder: SseDecoder,
-        chat: ChatStream,
-        events: Vec<ccproxy_protocol::sse::SseEvent>,
+        translator: Translator,
+        events: Vec<SseEvent>,
         ended: bool,
-    }
-    fn frames(chunks: Vec<Value>, out: &mut Vec<u8>) {
-        for c in chunks {
-            out.extend_from_slice(&data_frame(&c.to_string()));
-        }
     }
     let pump = Pump {
         upstream: upstream.bytes_stream().boxed(),
         decoder: SseDecoder::new(),
-        chat: ChatStream::new(ctx),
+        translator,
         events: Vec::new(),
         ended: false,
     };
@@ -220,11 +300,10 @@ fn translate_stream(
                 }
             }
             for event in p.events.drain(..) {
-                frames(p.chat.push(&event), &mut out);
+                p.translator.push(&event, &mut out);
             }
-            if p.chat.is_done() || p.ended {
-                frames(p.chat.finish(), &mut out);
-                out.extend_from_slice(b"data: [DONE]\n\n");
+            if p.translator.is_done() || p.ended {
+                p.translator.finish(&mut out);
                 p.ended = true;
                 return Some((Ok(Bytes::from(out)), p));
             }

@@ -258,3 +258,70 @@ async fn single_models_by_id() {
         "not_found_error"
     );
 }
+
+#[tokio::test]
+async fn responses_api_round_trip_and_stream() {
+    let h = Harness::new().await;
+    let v: Value = h
+        .http
+        .post(h.url("/api/v1/responses"))
+        .json(&json!({"model": "gpt-4o", "input": "hi", "instructions": "Be brief."}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["object"], "response");
+    assert!(v["id"].as_str().unwrap().starts_with("resp_"));
+    assert_eq!(v["output"][0]["type"], "message");
+    assert_eq!(v["output"][0]["content"][0]["text"], "x".repeat(64));
+    assert_eq!(v["instructions"], "Be brief.");
+    let sent = body_json(&h.mock.requests()[0].body);
+    assert_eq!(sent["system"][1]["text"], "Be brief.");
+
+    let r = h
+        .http
+        .post(h.url("/api/responses"))
+        .header("x-mock", "tools")
+        .json(&json!({"model": "gpt-4o", "input": "weather?", "stream": true,
+                      "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.starts_with("event: response.created\ndata: {"),
+        "{text}"
+    );
+    assert!(!text.contains("[DONE]"));
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: response.completed\n"), "{last}");
+    let data: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+    let calls: Vec<_> = data["response"]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "function_call")
+        .map(|o| o["call_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(calls, ["toolu_01", "toolu_02"]);
+
+    let r = h
+        .http
+        .post(h.url("/api/v1/responses"))
+        .header("x-mock", "stream-break")
+        .json(&json!({"model": "gpt-4o", "input": "x", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("event: error\n") && text.contains("event: response.failed\n"),
+        "{text}"
+    );
+}
