@@ -43,6 +43,13 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(Args { duration, binary })
 }
 
+fn chat_body(size: usize, stream: bool) -> bytes::Bytes {
+    let head = format!(r#"{{"model":"gpt-4o","max_tokens":1024,"stream":{stream},"messages":[{{"role":"user","content":""#);
+    let tail = r#""}]}"#;
+    let pad = size.saturating_sub(head.len() + tail.len());
+    bytes::Bytes::from(format!("{head}{}{tail}", "a".repeat(pad)))
+}
+
 fn request_body(size: usize, stream: bool) -> bytes::Bytes {
     let head = format!(
         r#"{{"model":"claude-sonnet-4-20250514","max_tokens":1024,"stream":{stream},"messages":[{{"role":"user","content":""#
@@ -244,6 +251,35 @@ async fn main() -> anyhow::Result<()> {
                     proxied.rps,
                 );
             }
+        }
+    }
+    // Translation overhead: OpenAI Chat Completions vs the Anthropic pass-through, both proxied.
+    println!();
+    println!("| body | response | pass-through p50 ms | chat completions p50 ms | added p50 ms | pass-through p99 ms | chat completions p99 ms | chat req/s (c=32) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for size in [2 * 1024, 50 * 1024] {
+        for stream in [false, true] {
+            let plain = load(
+                &format!("http://127.0.0.1:{}/api/v1/messages", proxy.port),
+                request_body(size, stream),
+                1,
+                args.duration,
+            )
+            .await?;
+            let chat_url = format!("http://127.0.0.1:{}/api/v1/chat/completions", proxy.port);
+            let chat = load(&chat_url, chat_body(size, stream), 1, args.duration).await?;
+            let chat_32 = load(&chat_url, chat_body(size, stream), 32, args.duration).await?;
+            println!(
+                "| {} KB | {} | {} | {} | {} | {} | {} | {:.0} |",
+                size / 1024,
+                if stream { "SSE" } else { "JSON" },
+                ms(plain.p50),
+                ms(chat.p50),
+                ms(chat.p50.saturating_sub(plain.p50)),
+                ms(plain.p99),
+                ms(chat.p99),
+                chat_32.rps,
+            );
         }
     }
     let peak_rss = rss_kib(pid, "VmHWM:").unwrap_or(0);
