@@ -44,7 +44,9 @@ fn parse_args() -> anyhow::Result<Args> {
 }
 
 fn chat_body(size: usize, stream: bool) -> bytes::Bytes {
-    let head = format!(r#"{{"model":"gpt-4o","max_tokens":1024,"stream":{stream},"messages":[{{"role":"user","content":""#);
+    let head = format!(
+        r#"{{"model":"gpt-4o","max_tokens":1024,"stream":{stream},"messages":[{{"role":"user","content":""#
+    );
     let tail = r#""}]}"#;
     let pad = size.saturating_sub(head.len() + tail.len());
     bytes::Bytes::from(format!("{head}{}{tail}", "a".repeat(pad)))

@@ -1,6 +1,7 @@
 //! The real `ccproxy` binary, run as a subprocess in an empty home and working directory.
 
 mod auth;
+mod clients;
 
 use ccproxy_mock_upstream::Mock;
 use serde_json::{json, Value};

@@ -1,7 +1,6 @@
 //! End-to-end tests of API mode through real sockets: client → ccproxy (127.0.0.1:0) → the mock
 //! Anthropic upstream (127.0.0.1:0).
 
-mod clients;
 mod credentials;
 mod lifecycle;
 mod oauth;

@@ -1,15 +1,24 @@
-//! Real client programs through API mode: the official Anthropic Python SDK and the real
-//! `claude` CLI (Claude Code), both installed by `scripts/test.sh` (pinned in `tests/e2e/`).
+//! Real client programs against the real `ccproxy serve` and the mock upstream: the official
+//! Anthropic and OpenAI Python SDKs and the real `claude` CLI (Claude Code), installed by
+//! `scripts/test.sh` (pinned in `tests/e2e/`).
 //!
 //! When a tool is not installed the test says so and passes only if `CCPROXY_E2E_REQUIRED` is
 //! unset; `scripts/test.sh` (and so CI) sets it, so there these tests always run.
 
 use super::*;
-use ccproxy_protocol::anthropic::identity::{ACCEPTED_IDENTITIES, IDENTITY_BLOCK};
-use std::process::Command;
+use std::path::PathBuf;
 
-fn e2e_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e")
+const IDENTITY_BLOCK: &str =
+    r#"{"type":"text","text":"You are Claude Code, Anthropic's official CLI for Claude."}"#;
+const ACCEPTED_IDENTITIES: [&str; 3] = [
+    "You are Claude Code, Anthropic's official CLI for Claude.",
+    "You are Claude Code, Anthropic's official CLI for Claude, running within the Claude Agent SDK.",
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+];
+const TOKEN: &str = "local-client-token-0123";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The tool at `env` or `default`, or `None` (skip) when absent and not required.
@@ -22,42 +31,74 @@ fn tool(env: &str, default: PathBuf) -> Option<PathBuf> {
         "{} not found (set {env} or run scripts/test.sh, which installs it)",
         path.display()
     );
-    if std::env::var_os("CCPROXY_E2E_REQUIRED").is_some() {
-        panic!("{message}");
-    }
+    assert!(
+        std::env::var_os("CCPROXY_E2E_REQUIRED").is_none(),
+        "{message}"
+    );
     eprintln!("SKIPPED: {message}");
     None
 }
 
-#[tokio::test]
-async fn official_anthropic_python_sdk_works_through_api_mode() {
-    let Some(python) = tool(
+fn python() -> Option<PathBuf> {
+    tool(
         "CCPROXY_TEST_PYTHON",
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-venv/bin/python"),
-    ) else {
-        return;
-    };
-    let h = Harness::with(|c| c.security.auth_token = Some("local-sdk-token-0123".into())).await;
-    let script = e2e_dir().join("anthropic_sdk.py");
-    let base = h.url("/api");
+        repo().join("target/e2e-venv/bin/python"),
+    )
+}
+
+/// `ccproxy serve` with an API token, in front of `mock`, with a valid login in its home.
+async fn serve_for_clients(home: &Path, mock: &Mock) -> Served {
+    let creds = home.join(".config/ccproxy/credentials.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        json!({"claudeAiOauth": {"accessToken": "access-1", "expiresAt": 4102444800000u64}})
+            .to_string(),
+    )
+    .unwrap();
+    serve(
+        home,
+        &["--auth-token", TOKEN],
+        &[("CLAUDE__API_BASE_URL", &mock.url())],
+    )
+    .await
+}
+
+async fn run_script(python: PathBuf, script: &str, base: String) -> String {
+    let script = repo().join("tests/e2e").join(script);
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(python)
+        std::process::Command::new(python)
             .arg(script)
             .arg(base)
-            .arg("local-sdk-token-0123")
+            .arg(TOKEN)
             .output()
             .unwrap()
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "SDK script failed:\n{stdout}\n{stderr}"
+        "SDK script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(stdout.trim(), "ok");
-    let seen = h.mock.requests();
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_anthropic_python_sdk() {
+    let Some(python) = python() else { return };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let served = serve_for_clients(home.path(), &mock).await;
+    let out = run_script(
+        python,
+        "anthropic_sdk.py",
+        format!("http://{}/api", served.addr),
+    )
+    .await;
+    assert_eq!(out.trim(), "ok");
+    let seen = mock.requests();
     assert_eq!(
         seen.len(),
         4,
@@ -73,40 +114,26 @@ async fn official_anthropic_python_sdk_works_through_api_mode() {
             r.header("user-agent")
         );
     }
+    served.terminate().await;
 }
 
-#[tokio::test]
-async fn official_openai_python_sdk_works_through_api_mode() {
-    let Some(python) = tool(
-        "CCPROXY_TEST_PYTHON",
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-venv/bin/python"),
-    ) else {
-        return;
-    };
-    let h = Harness::with(|c| c.security.auth_token = Some("local-sdk-token-0123".into())).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_python_sdk() {
+    let Some(python) = python() else { return };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let served = serve_for_clients(home.path(), &mock).await;
     // Both spellings of the base URL: `/api/v1` and `/api`.
-    for base in [h.url("/api/v1"), h.url("/api")] {
-        let script = e2e_dir().join("openai_sdk.py");
-        let python = python.clone();
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new(python)
-                .arg(script)
-                .arg(base)
-                .arg("local-sdk-token-0123")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "SDK script failed:\n{stdout}\n{stderr}"
-        );
-        assert_eq!(stdout.trim(), "ok");
+    for base in ["api/v1", "api"] {
+        let out = run_script(
+            python.clone(),
+            "openai_sdk.py",
+            format!("http://{}/{base}", served.addr),
+        )
+        .await;
+        assert_eq!(out.trim(), "ok");
     }
-    let seen = h.mock.requests();
+    let seen = mock.requests();
     assert!(!seen.is_empty());
     for r in &seen {
         assert_eq!(r.uri, "/v1/messages");
@@ -115,36 +142,39 @@ async fn official_openai_python_sdk_works_through_api_mode() {
             r.headers.get("x-stainless-lang").is_none(),
             "OpenAI SDK headers stay here"
         );
-        let body = body_json(&r.body);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
-            body["system"][0]["text"], IDENTITY,
+            body["system"][0]["text"], ACCEPTED_IDENTITIES[0],
             "identity first in every translated request"
         );
     }
+    served.terminate().await;
 }
 
-#[tokio::test]
-async fn claude_code_cli_works_through_api_mode() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_cli() {
     let Some(claude) = tool(
         "CCPROXY_TEST_CLAUDE",
-        e2e_dir().join("node_modules/.bin/claude"),
+        repo().join("tests/e2e/node_modules/.bin/claude"),
     ) else {
         return;
     };
-    let h = Harness::with(|c| c.security.auth_token = Some("local-claude-token-0123".into())).await;
+    let mock = Mock::start().await;
     let home = tempfile::tempdir().unwrap();
-    let base = h.url("/api");
-    let home_path = home.path().to_path_buf();
+    let served = serve_for_clients(home.path(), &mock).await;
+    let claude_home = tempfile::tempdir().unwrap();
+    let base = format!("http://{}/api", served.addr);
+    let dir = claude_home.path().to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(claude)
+        std::process::Command::new(claude)
             .args(["-p", "say hello", "--output-format", "json"])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home_path)
+            .env("HOME", &dir)
             .env("ANTHROPIC_BASE_URL", base)
-            .env("ANTHROPIC_API_KEY", "local-claude-token-0123")
+            .env("ANTHROPIC_API_KEY", TOKEN)
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .current_dir(&home_path)
+            .current_dir(&dir)
             .output()
             .unwrap()
     })
@@ -160,8 +190,7 @@ async fn claude_code_cli_works_through_api_mode() {
     assert_eq!(result["is_error"], false, "{result}");
     assert_eq!(result["result"], "x".repeat(64), "{result}");
 
-    let turns: Vec<_> = h
-        .mock
+    let turns: Vec<_> = mock
         .requests()
         .into_iter()
         .filter(|r| r.uri.starts_with("/v1/messages"))
@@ -191,14 +220,14 @@ async fn claude_code_cli_works_through_api_mode() {
             !body.contains(IDENTITY_BLOCK),
             "no identity inserted into Claude Code's request"
         );
-        let system = &body_json(&r.body)["system"];
-        assert!(system[0]["text"]
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(v["system"][0]["text"]
             .as_str()
             .unwrap()
             .starts_with("x-anthropic-billing-header:"));
-        let line = system[1]["text"].as_str().unwrap();
+        let line = v["system"][1]["text"].as_str().unwrap();
         assert!(ACCEPTED_IDENTITIES.contains(&line), "{line}");
-        let v = body_json(&r.body);
         assert!(v["messages"].as_array().is_some_and(|m| !m.is_empty()));
     }
+    served.terminate().await;
 }
