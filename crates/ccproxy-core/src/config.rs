@@ -35,6 +35,59 @@ pub struct Config {
     pub auth: AuthConfig,
     pub oauth: OAuthConfig,
     pub openai: OpenAiConfig,
+    pub observability: ObservabilityConfig,
+}
+
+/// The request log, metrics and pricing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// Keep a record of every request in SQLite.
+    pub request_log: bool,
+    /// The SQLite file; default `$XDG_DATA_HOME/ccproxy/requests.db`.
+    pub log_db: Option<PathBuf>,
+    /// Records older than this are deleted.
+    pub retention_days: u64,
+    /// The oldest records are deleted while the database is larger than this.
+    pub max_db_mb: u64,
+    /// Records waiting to be written; beyond this they are dropped (and counted), never waited for.
+    pub queue_capacity: usize,
+    /// Serve Prometheus metrics at `GET /metrics`.
+    pub metrics: bool,
+    /// A TOML file of prices that override or extend the built-in table.
+    pub pricing_file: Option<PathBuf>,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        Self {
+            request_log: true,
+            log_db: None,
+            retention_days: 30,
+            max_db_mb: 200,
+            queue_capacity: 10_000,
+            metrics: true,
+            pricing_file: None,
+        }
+    }
+}
+
+impl ObservabilityConfig {
+    /// The request log's database file.
+    pub fn db_path(&self) -> Option<PathBuf> {
+        self.log_db
+            .clone()
+            .or_else(|| data_dir().map(|d| d.join("requests.db")))
+    }
+}
+
+/// `$XDG_DATA_HOME/ccproxy` (default `~/.local/share/ccproxy`).
+pub fn data_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".local/share")))
+        .map(|d| d.join("ccproxy"))
 }
 
 /// The OpenAI-compatible surface.
@@ -329,6 +382,14 @@ impl Config {
         ] {
             check(key, url_problem(url));
         }
+        check(
+            "observability.queue_capacity",
+            (self.observability.queue_capacity == 0).then(|| "must be greater than 0".into()),
+        );
+        check(
+            "observability.retention_days",
+            (self.observability.retention_days == 0).then(|| "must be greater than 0".into()),
+        );
         check(
             "openai.default_max_tokens",
             (self.openai.default_max_tokens == 0).then(|| "must be greater than 0".into()),

@@ -25,6 +25,10 @@ impl Surface {
     }
 }
 
+/// The error type of a response the proxy answered itself, for the request record.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorTag(pub &'static str);
+
 /// An error the proxy itself answers.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -74,6 +78,9 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, body).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorTag(self.kind.anthropic_type()));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

@@ -8,11 +8,16 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod login;
+pub mod metrics;
+pub mod pricing;
+pub mod quota;
+pub mod record;
+pub mod request_log;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
 
-mod access_log;
 mod cors;
 mod guard;
+mod observe;
 mod routes;

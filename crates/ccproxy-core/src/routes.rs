@@ -2,6 +2,7 @@
 
 mod api;
 mod info;
+mod logs;
 mod oauth;
 mod openai;
 
@@ -29,6 +30,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/responses", post(openai::responses))
         .route("/api/v1/models/{id}", get(info::model))
         .route("/api/models/{id}", get(info::model))
+        .route("/logs/status", get(logs::status))
+        .route("/logs/query", get(logs::query))
+        .route("/logs/summary", get(logs::summary))
+        .route("/logs/stream", get(logs::stream))
+        .route("/api/quota", get(logs::quota))
+        .route("/metrics", get(logs::metrics))
         .route("/oauth/login", get(oauth::login))
         .route("/oauth/callback", get(oauth::callback))
         .route("/callback", get(oauth::callback))

@@ -6,7 +6,11 @@
 
 use crate::config::Config;
 use crate::credentials::Credentials;
-use crate::{access_log, cors, guard, routes, upstream};
+use crate::metrics::Metrics;
+use crate::pricing::Pricing;
+use crate::quota::LatestQuota;
+use crate::request_log::{LogSettings, RequestLog};
+use crate::{cors, guard, observe, routes, upstream};
 use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +30,12 @@ pub struct AppState {
     pub addr: SocketAddr,
     /// `openai.model_aliases` as pairs, for the translation.
     pub aliases: Vec<(String, String)>,
+    pub metrics: Arc<Metrics>,
+    pub request_log: Arc<RequestLog>,
+    /// The latest subscription quota seen in upstream's headers.
+    pub quota: LatestQuota,
+    /// Becomes `true` when the server begins to shut down (long streams end then).
+    pub stopping: watch::Receiver<bool>,
     /// Logins started through `GET /oauth/login`, waiting for their callback.
     pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
 }
@@ -51,6 +61,8 @@ pub enum StartError {
     },
     #[error("invalid server.host `{0}`")]
     Host(String),
+    #[error("{0}")]
+    Pricing(String),
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -63,7 +75,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             guard::admit,
         ))
         .layer(cors::layer(&state.config.server.cors_origins))
-        .layer(axum::middleware::from_fn(access_log::log))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 
@@ -92,7 +107,8 @@ impl ServerHandle {
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         let mut task = self.task;
-        match tokio::time::timeout(self.grace, &mut task).await {
+        let log = self.state.request_log.clone();
+        let result = match tokio::time::timeout(self.grace, &mut task).await {
             Ok(joined) => joined.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             Err(_) => {
                 tracing::warn!(
@@ -103,7 +119,10 @@ impl ServerHandle {
                 let _ = task.await;
                 Ok(())
             }
-        }
+        };
+        // Everything queued is stored before the server is reported stopped.
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
+        result
     }
 }
 
@@ -131,7 +150,28 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         .map_err(|source| StartError::Bind { addr, source })?;
 
     let http = upstream::client(&config)?;
+    let pricing =
+        Pricing::load(config.observability.pricing_file.as_deref()).map_err(StartError::Pricing)?;
+    let known_models = config
+        .claude
+        .models
+        .iter()
+        .cloned()
+        .chain(config.openai.model_aliases.keys().cloned());
+    let metrics = Arc::new(Metrics::new(known_models));
+    let obs = &config.observability;
+    let request_log = RequestLog::start(
+        LogSettings {
+            path: if obs.request_log { obs.db_path() } else { None },
+            queue_capacity: obs.queue_capacity,
+            retention: Duration::from_secs(obs.retention_days.saturating_mul(86_400)),
+            max_bytes: obs.max_db_mb.saturating_mul(1024 * 1024),
+        },
+        Arc::new(pricing),
+        metrics.clone(),
+    );
     let credentials = Arc::new(Credentials::new(config.clone(), http.clone()));
+    let (stop, stopped) = watch::channel(false);
     let state = Arc::new(AppState {
         config: config.clone(),
         http,
@@ -139,10 +179,14 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         started: Instant::now(),
         addr,
         aliases: config.openai.alias_pairs(),
+        metrics,
+        request_log,
+        quota: LatestQuota::default(),
+        stopping: stopped.clone(),
         logins: tokio::sync::Mutex::new(Vec::new()),
     });
     let router = app(state.clone());
-    let (stop, mut stopped) = watch::channel(false);
+    let mut stopped = stopped;
     let task = tokio::spawn(async move {
         // No Nagle delay: streamed events must leave as soon as they are written.
         let listener = listener.tap_io(|tcp| {

@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::credentials::Token;
 use crate::error::ApiError;
+use crate::record::{BodyKind, DraftCell};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -124,7 +125,10 @@ fn transport_error(e: &reqwest::Error) -> ApiError {
 /// Turns the upstream response into ours: same status, headers (minus hop-by-hop) and body,
 /// streamed. If an event stream breaks midway, an Anthropic `error` event ends it so the client
 /// sees why instead of a silently truncated stream.
-pub fn response(upstream: reqwest::Response) -> Response {
+///
+/// The chunks are also handed (reference-counted, not copied) to the request's draft, which
+/// reads usage from them after the request is over.
+pub fn response(upstream: reqwest::Response, draft: Option<DraftCell>) -> Response {
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut headers = HeaderMap::with_capacity(upstream.headers().len());
@@ -137,6 +141,15 @@ pub fn response(upstream: reqwest::Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    if let Some(d) = &draft {
+        d.with(|d| {
+            d.upstream_kind = Some(if event_stream {
+                BodyKind::Sse
+            } else {
+                BodyKind::Json
+            })
+        });
+    }
     let body = if event_stream {
         // An error event may be appended, so the length is not known in advance.
         headers.remove(header::CONTENT_LENGTH);
@@ -144,7 +157,12 @@ pub fn response(upstream: reqwest::Response) -> Response {
         Body::from_stream(upstream.bytes_stream().filter_map(move |chunk| {
             let item = match chunk {
                 _ if ended => None,
-                Ok(bytes) => Some(Ok::<_, std::io::Error>(bytes)),
+                Ok(bytes) => {
+                    if let Some(d) = &draft {
+                        d.with(|d| d.keep(&bytes));
+                    }
+                    Some(Ok::<_, std::io::Error>(bytes))
+                }
                 Err(e) => {
                     ended = true;
                     tracing::warn!("upstream stream broke: {}", transport_error(&e));
@@ -157,7 +175,11 @@ pub fn response(upstream: reqwest::Response) -> Response {
             std::future::ready(item)
         }))
     } else {
-        Body::from_stream(upstream.bytes_stream())
+        Body::from_stream(upstream.bytes_stream().inspect(move |chunk| {
+            if let (Some(d), Ok(bytes)) = (&draft, chunk) {
+                d.with(|d| d.keep(bytes));
+            }
+        }))
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;

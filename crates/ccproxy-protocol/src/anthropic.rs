@@ -5,3 +5,4 @@
 
 pub mod beta;
 pub mod identity;
+pub mod usage;

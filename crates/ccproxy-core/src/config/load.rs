@@ -15,7 +15,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Top-level sections; an environment variable `SECTION__KEY` is read only for these.
-const SECTIONS: [&str; 6] = ["server", "security", "claude", "auth", "oauth", "openai"];
+const SECTIONS: [&str; 7] = [
+    "server",
+    "security",
+    "claude",
+    "auth",
+    "oauth",
+    "openai",
+    "observability",
+];
 
 /// Short environment names (and `.env` names) and the key each sets.
 const SHORT_NAMES: [(&str, &str); 5] = [

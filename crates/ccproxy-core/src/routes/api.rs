@@ -6,13 +6,15 @@
 
 use crate::credentials::CredentialError;
 use crate::error::ApiError;
+use crate::quota::Quota;
+use crate::record::{surface, DraftCell};
 use crate::server::AppState;
 use crate::upstream;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use ccproxy_protocol::anthropic::identity::ensure_identity;
+use ccproxy_protocol::anthropic::identity::prepare;
 use ccproxy_protocol::error::ErrorKind;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::Arc;
@@ -62,18 +64,65 @@ pub async fn read_body(
 }
 
 /// Sends an Anthropic request upstream with the OAuth token (identity line ensured), refreshing
-/// and resending once on a 401. Returns upstream's response as is.
+/// and resending once on a 401. Returns upstream's response as is. The request's draft learns the
+/// model and stream flag (unless the caller set them), and upstream's status, id and quota.
 pub async fn call_upstream(
+    state: &AppState,
+    draft: Option<&DraftCell>,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<reqwest::Response, ApiError> {
+    let prepared =
+        prepare(&body).map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+    if let Some(d) = draft {
+        d.with(|d| {
+            d.mode.get_or_insert("api");
+            d.surface.get_or_insert(surface::ANTHROPIC);
+            if d.model_requested.is_none() {
+                d.model_requested = prepared.model.clone();
+                d.stream = prepared.stream;
+            }
+        });
+    }
+    let body = match prepared.body {
+        Some(rewritten) => Bytes::from(rewritten),
+        None => body,
+    };
+    let sent = send_with_refresh(state, headers, path_and_query, body).await?;
+    let quota = Quota::from_headers(sent.headers(), now_ms());
+    if let Some(q) = &quota {
+        state.quota.update(q.clone());
+    }
+    if let Some(d) = draft {
+        let request_id = sent
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let status = sent.status().as_u16();
+        d.with(|d| {
+            d.upstream_status = Some(status);
+            d.upstream_request_id = request_id;
+            d.quota = quota;
+        });
+    }
+    Ok(sent)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn send_with_refresh(
     state: &AppState,
     headers: &HeaderMap,
     path_and_query: &str,
     body: Bytes,
 ) -> Result<reqwest::Response, ApiError> {
-    let body = match ensure_identity(&body) {
-        Ok(Some(rewritten)) => Bytes::from(rewritten),
-        Ok(None) => body,
-        Err(e) => return Err(ApiError::new(ErrorKind::InvalidRequest, e.to_string())),
-    };
     let base = state.config.claude.base_url();
     let mut url = String::with_capacity(base.len() + path_and_query.len());
     url.push_str(base);
@@ -118,11 +167,18 @@ async fn forward(
     upstream_path: &str,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let draft = parts.extensions.get::<DraftCell>().cloned();
+    if let Some(d) = &draft {
+        d.with(|d| {
+            d.mode = Some("api");
+            d.surface = Some(surface::ANTHROPIC);
+        });
+    }
     let body = read_body(state, &parts.headers, body).await?;
     let target = match parts.uri.query() {
         Some(query) => format!("{upstream_path}?{query}"),
         None => upstream_path.to_string(),
     };
-    let sent = call_upstream(state, &parts.headers, &target, body).await?;
-    Ok(upstream::response(sent))
+    let sent = call_upstream(state, draft.as_ref(), &parts.headers, &target, body).await?;
+    Ok(upstream::response(sent, draft))
 }

@@ -8,6 +8,7 @@
 
 use super::api::{call_upstream, read_body};
 use crate::error::{ApiError, Surface};
+use crate::record::{surface, BodyKind, DraftCell};
 use crate::server::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -115,6 +116,17 @@ async fn translate_call(
     api: Api,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let draft = parts.extensions.get::<DraftCell>().cloned();
+    if let Some(d) = &draft {
+        d.with(|d| {
+            d.mode = Some("api");
+            d.surface = Some(if api == Api::Chat {
+                surface::OPENAI_CHAT
+            } else {
+                surface::OPENAI_RESPONSES
+            });
+        });
+    }
     let body = read_body(state, &parts.headers, body).await?;
     let req: Value = serde_json::from_slice(&body).map_err(|e| {
         openai_error(
@@ -136,6 +148,12 @@ async fn translate_call(
             return Ok((StatusCode::BAD_REQUEST, axum::Json(e.body())).into_response());
         }
     };
+    if let Some(d) = &draft {
+        d.with(|d| {
+            d.model_requested = Some(translated.requested_model.clone());
+            d.stream = translated.stream;
+        });
+    }
     let ctx = ResponseContext {
         id: new_id(if api == Api::Chat {
             "chatcmpl-"
@@ -151,6 +169,7 @@ async fn translate_call(
         .map_err(|e| openai_error(ErrorKind::Internal, e.to_string()))?;
     let upstream = call_upstream(
         state,
+        draft.as_ref(),
         &upstream_headers(&parts.headers),
         "/v1/messages",
         Bytes::from(anthropic),
@@ -171,8 +190,17 @@ async fn translate_call(
         }
     }
 
+    let keep = |bytes: &Bytes, kind: BodyKind| {
+        if let Some(d) = &draft {
+            d.with(|d| {
+                d.upstream_kind = Some(kind);
+                d.keep(bytes);
+            });
+        }
+    };
     if !status.is_success() {
         let bytes = upstream.bytes().await.unwrap_or_default();
+        keep(&bytes, BodyKind::Json);
         let anthropic: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let mut response =
             (status, axum::Json(error_body(&anthropic, status.as_u16()))).into_response();
@@ -192,7 +220,12 @@ async fn translate_call(
                 Translator::Responses(Box::new(ResponsesStream::new(ctx, Echo::of(&req))))
             }
         };
-        let mut response = Response::new(Body::from_stream(translate_stream(upstream, translator)));
+        if let Some(d) = &draft {
+            d.with(|d| d.upstream_kind = Some(BodyKind::Sse));
+        }
+        let mut response = Response::new(Body::from_stream(translate_stream(
+            upstream, translator, draft,
+        )));
         *response.headers_mut() = headers;
         return Ok(response);
     }
@@ -203,6 +236,7 @@ async fn translate_call(
             format!("reading the upstream response: {e}"),
         )
     })?;
+    keep(&bytes, BodyKind::Json);
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
         openai_error(
             ErrorKind::BadGateway,
@@ -266,6 +300,7 @@ impl Translator {
 fn translate_stream(
     upstream: reqwest::Response,
     translator: Translator,
+    draft: Option<DraftCell>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     struct Pump {
         upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
@@ -273,6 +308,7 @@ fn translate_stream(
         translator: Translator,
         events: Vec<SseEvent>,
         ended: bool,
+        draft: Option<DraftCell>,
     }
     let pump = Pump {
         upstream: upstream.bytes_stream().boxed(),
@@ -280,6 +316,7 @@ fn translate_stream(
         translator,
         events: Vec::new(),
         ended: false,
+        draft,
     };
     futures_util::stream::unfold(pump, |mut p| async move {
         if p.ended {
@@ -288,7 +325,12 @@ fn translate_stream(
         let mut out = Vec::new();
         loop {
             match p.upstream.next().await {
-                Some(Ok(bytes)) => p.decoder.push(&bytes, &mut p.events),
+                Some(Ok(bytes)) => {
+                    if let Some(d) = &p.draft {
+                        d.with(|d| d.keep(&bytes));
+                    }
+                    p.decoder.push(&bytes, &mut p.events)
+                }
                 Some(Err(e)) => {
                     tracing::warn!("upstream stream broke: {e}");
                     p.decoder.finish(&mut p.events);

@@ -49,6 +49,7 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
 async fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut config = Config::default();
+    config.observability.request_log = false;
     config.server.port = taken.local_addr().unwrap().port();
     let err = server::start(Arc::new(config)).await.err().unwrap();
     assert!(matches!(err, StartError::AddrInUse { .. }));
@@ -62,6 +63,7 @@ async fn a_port_in_use_is_a_clear_error() {
 #[tokio::test]
 async fn remote_binding_requires_a_token() {
     let mut config = Config::default();
+    config.observability.request_log = false;
     config.server.host = "0.0.0.0".into();
     config.server.port = 0;
     let err = server::start(Arc::new(config.clone())).await.err().unwrap();

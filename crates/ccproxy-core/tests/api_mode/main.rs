@@ -4,6 +4,7 @@
 mod credentials;
 mod lifecycle;
 mod oauth;
+mod observability;
 mod openai;
 mod proxy;
 mod security;
@@ -22,6 +23,8 @@ struct Harness {
     mock: Mock,
     server: ServerHandle,
     dir: tempfile::TempDir,
+    /// Where the request log lives (kept for the harness's lifetime).
+    _data: tempfile::TempDir,
     http: reqwest::Client,
 }
 
@@ -60,7 +63,9 @@ impl Harness {
     async fn with(edit: impl FnOnce(&mut Config)) -> Self {
         let mock = Mock::start().await;
         let dir = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
         let mut config = Config::default();
+        config.observability.log_db = Some(data.path().join("requests.db"));
         config.server.port = 0;
         config.claude.api_base_url = mock.url();
         config.oauth.token_url = format!("{}/v1/oauth/token", mock.url());
@@ -82,6 +87,7 @@ impl Harness {
             mock,
             server,
             dir,
+            _data: data,
             http: reqwest::Client::new(),
         }
     }

@@ -40,6 +40,22 @@ impl std::error::Error for BodyError {}
 struct Probe<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
     system: Option<&'a RawValue>,
+    // Read leniently (raw), so a body this module does not own is never refused for them.
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stream: Option<&'a RawValue>,
+}
+
+/// A request body made ready for upstream, and what the request log needs to know of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The rewritten body; `None` when the original passes untouched.
+    pub body: Option<Vec<u8>>,
+    /// The top-level `model`, when it is a string.
+    pub model: Option<String>,
+    /// Whether `stream` is `true`.
+    pub stream: bool,
 }
 
 /// Keeps an explicit `null` distinguishable from an absent field.
@@ -99,15 +115,35 @@ fn first_non_ws(bytes: &[u8], from: usize) -> Option<(usize, u8)> {
 ///
 /// Errors only when the body is not a JSON object at all.
 pub fn ensure_identity(body: &[u8]) -> Result<Option<Vec<u8>>, BodyError> {
+    prepare(body).map(|p| p.body)
+}
+
+/// [`ensure_identity`], and the request's `model` and `stream`, from one parse of the body.
+pub fn prepare(body: &[u8]) -> Result<Prepared, BodyError> {
     let open = match first_non_ws(body, 0) {
         Some((i, b'{')) => i,
         _ => return Err(BodyError("the request body must be a JSON object".into())),
     };
     let probe: Probe<'_> = serde_json::from_slice(body)
         .map_err(|e| BodyError(format!("the request body is not valid JSON: {e}")))?;
-    let identity = IDENTITY_BLOCK.as_bytes();
+    let model = probe
+        .model
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+    let stream = probe.stream.is_some_and(|raw| raw.get() == "true");
+    Ok(Prepared {
+        body: splice_identity(body, open, probe.system)?,
+        model,
+        stream,
+    })
+}
 
-    let Some(system) = probe.system else {
+fn splice_identity(
+    body: &[u8],
+    open: usize,
+    system: Option<&RawValue>,
+) -> Result<Option<Vec<u8>>, BodyError> {
+    let identity = IDENTITY_BLOCK.as_bytes();
+    let Some(system) = system else {
         // No system prompt: add one as the first field of the object.
         let empty = matches!(first_non_ws(body, open + 1), Some((_, b'}')));
         let sep: &[u8] = if empty { b"" } else { b"," };
@@ -276,6 +312,18 @@ mod tests {
     fn unknown_system_shapes_are_left_to_upstream() {
         assert_eq!(check(r#"{"system":42}"#), None);
         assert_eq!(check(r#"{"system":{"a":1}}"#), None);
+    }
+
+    #[test]
+    fn prepare_reads_model_and_stream_leniently() {
+        let p = prepare(br#"{"model":"claude-x","stream":true,"system":"You are Claude Code, Anthropic's official CLI for Claude."}"#).unwrap();
+        assert_eq!(
+            (p.body, p.model.as_deref(), p.stream),
+            (None, Some("claude-x"), true)
+        );
+        let p = prepare(br#"{"model":5,"stream":"yes"}"#).unwrap();
+        assert_eq!((p.model, p.stream), (None, false));
+        assert!(p.body.is_some());
     }
 
     #[test]

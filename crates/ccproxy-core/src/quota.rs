@@ -1,0 +1,68 @@
+//! The subscription's live quota, read from the `anthropic-ratelimit-unified-*` headers that
+//! upstream sends with every response — no extra calls.
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+use std::sync::Mutex;
+
+/// One reading of the quota headers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Quota {
+    /// `allowed`, `allowed_warning`, `rejected` …
+    pub status: Option<String>,
+    pub five_hour_utilization: Option<f64>,
+    /// Unix seconds.
+    pub five_hour_reset: Option<i64>,
+    pub seven_day_utilization: Option<f64>,
+    pub seven_day_reset: Option<i64>,
+    pub representative_claim: Option<String>,
+    pub overage_status: Option<String>,
+    pub overage_utilization: Option<f64>,
+    pub overage_reset: Option<i64>,
+    /// Unix milliseconds of the response it was read from.
+    pub observed_at: i64,
+}
+
+impl Quota {
+    /// The quota in `headers`, if they carry any.
+    pub fn from_headers(headers: &HeaderMap, now_ms: i64) -> Option<Self> {
+        let get = |suffix: &str| {
+            headers
+                .get(format!("anthropic-ratelimit-unified-{suffix}"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let num = |suffix: &str| get(suffix).and_then(|v| v.parse::<f64>().ok());
+        let int = |suffix: &str| get(suffix).and_then(|v| v.parse::<i64>().ok());
+        let q = Quota {
+            status: get("status"),
+            five_hour_utilization: num("5h-utilization"),
+            five_hour_reset: int("5h-reset"),
+            seven_day_utilization: num("7d-utilization"),
+            seven_day_reset: int("7d-reset"),
+            representative_claim: get("representative-claim"),
+            overage_status: get("overage-status"),
+            overage_utilization: num("overage-utilization"),
+            overage_reset: int("overage-reset"),
+            observed_at: now_ms,
+        };
+        let any = q.status.is_some()
+            || q.five_hour_utilization.is_some()
+            || q.seven_day_utilization.is_some();
+        any.then_some(q)
+    }
+}
+
+/// The latest quota seen.
+#[derive(Default)]
+pub struct LatestQuota(Mutex<Option<Quota>>);
+
+impl LatestQuota {
+    pub fn update(&self, q: Quota) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(q);
+    }
+
+    pub fn get(&self) -> Option<Quota> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -1,0 +1,154 @@
+//! What went through the proxy, for the dashboard and for Prometheus: `/logs/status`,
+//! `/logs/query`, `/logs/summary`, `/logs/stream` (server-sent events), `/api/quota`, `/metrics`.
+
+use crate::error::ApiError;
+use crate::request_log::Filter;
+use crate::server::AppState;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use ccproxy_protocol::error::ErrorKind;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+fn bad(message: String) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, message)
+}
+
+/// Runs a blocking read of the log off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.contains("disabled") => Err(ApiError::new(ErrorKind::NotFound, e)),
+        Ok(Err(e)) if e.contains("must be") || e.contains("is not") => Err(bad(e)),
+        Ok(Err(e)) => Err(ApiError::new(ErrorKind::Internal, e)),
+        Err(e) => Err(ApiError::new(ErrorKind::Internal, e.to_string())),
+    }
+}
+
+/// `GET /logs/status`
+pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let log = state.request_log.clone();
+    let status = blocking(move || log.status()).await?;
+    Ok(Json(serde_json::to_value(status).unwrap_or_default()))
+}
+
+/// `GET /logs/query?since&until&mode&model&status&surface&cursor&limit`
+pub async fn query(
+    State(state): State<Arc<AppState>>,
+    filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(filter) = filter.map_err(|e| bad(e.body_text()))?;
+    let log = state.request_log.clone();
+    Ok(Json(blocking(move || log.query(&filter)).await?))
+}
+
+#[derive(Deserialize)]
+pub struct WindowQuery {
+    #[serde(default = "default_window")]
+    window: String,
+}
+
+fn default_window() -> String {
+    "24h".into()
+}
+
+/// `GET /logs/summary?window=1h|24h|7d|30d`
+pub async fn summary(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let log = state.request_log.clone();
+    Ok(Json(blocking(move || log.summary(&q.window)).await?))
+}
+
+/// `GET /logs/stream`: new records as server-sent events (`event: request`), with the filters of
+/// `/logs/query`; a comment every 15 s keeps idle connections open.
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(filter) = filter.map_err(|e| bad(e.body_text()))?;
+    let receiver = state.request_log.subscribe();
+    let stopping = state.stopping.clone();
+    // A first comment sends the headers at once, so clients know they are subscribed.
+    let hello = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(Bytes::from_static(b": subscribed\n\n"))
+    });
+    let events = futures_util::stream::unfold(
+        (receiver, stopping, filter),
+        |(mut rx, mut stopping, filter)| async move {
+            loop {
+                if *stopping.borrow() {
+                    return None;
+                }
+                let next = tokio::select! {
+                    r = rx.recv() => Some(r),
+                    _ = stopping.changed() => return None,
+                    () = tokio::time::sleep(Duration::from_secs(15)) => None,
+                };
+                let frame = match next {
+                    None => Bytes::from_static(b": keep-alive\n\n"),
+                    Some(Ok(record)) if filter.matches(&record) => {
+                        let data = serde_json::to_string(&*record).unwrap_or_default();
+                        Bytes::from(format!("event: request\ndata: {data}\n\n"))
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(RecvError::Lagged(n))) => {
+                        Bytes::from(format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n"))
+                    }
+                    Some(Err(RecvError::Closed)) => return None,
+                };
+                return Some((Ok::<_, std::io::Error>(frame), (rx, stopping, filter)));
+            }
+        },
+    );
+    let mut response = Response::new(Body::from_stream(hello.chain(events)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// `GET /api/quota`: the latest 5-hour and 7-day quota, from upstream's response headers.
+pub async fn quota(State(state): State<Arc<AppState>>) -> Json<Value> {
+    match state.quota.get() {
+        Some(q) => Json(json!({"available": true, "quota": q})),
+        None => Json(json!({"available": false, "quota": null,
+            "message": "no response from upstream has been seen yet; the quota is read from its headers"})),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    if !state.config.observability.metrics {
+        return ApiError::new(
+            ErrorKind::NotFound,
+            "metrics are disabled (observability.metrics = false)",
+        )
+        .into_response();
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,444 @@
+//! The request log, its endpoints, the live stream, the quota and `/metrics`, after real requests.
+
+use super::*;
+use std::time::Instant;
+
+/// Waits (bounded) until the log holds `n` rows; returns them, newest first.
+async fn rows(h: &Harness, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v: Value = h
+            .http
+            .get(h.url("/logs/query?limit=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = v["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n || Instant::now() > deadline {
+            assert_eq!(data.len(), n, "rows in the log: {v}");
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn find(rows: &[Value], f: impl Fn(&Value) -> bool) -> &Value {
+    rows.iter()
+        .find(|r| f(r))
+        .unwrap_or_else(|| panic!("no such row in {rows:?}"))
+}
+
+#[tokio::test]
+async fn every_request_is_recorded_with_tokens_cost_and_quota() {
+    let h = Harness::new().await;
+    let body = r#"{"model":"claude-sonnet-4-20250514","messages":[]}"#;
+    assert_eq!(
+        h.post("/api/v1/messages", body)
+            .header("user-agent", "test-agent/1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let streamed = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"claude-sonnet-4-20250514","stream":true,"messages":[]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    streamed.bytes().await.unwrap();
+    let chat = h
+        .http
+        .post(h.url("/api/v1/chat/completions"))
+        .header("x-mock", "tools")
+        .json(&json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "w"}]}))
+        .send()
+        .await
+        .unwrap();
+    chat.bytes().await.unwrap();
+    let limited = h
+        .post("/api/v1/messages", body)
+        .header("x-mock", "error-429")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    let mut slow = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"claude-sonnet-4-20250514","stream":true,"messages":[]}"#,
+        )
+        .header("x-mock", "slow")
+        .send()
+        .await
+        .unwrap();
+    slow.chunk().await.unwrap();
+    drop(slow);
+    // Status routes (dashboard polling) are not logged; errors anywhere are.
+    h.http.get(h.url("/api/status")).send().await.unwrap();
+    h.http.get(h.url("/nowhere")).send().await.unwrap();
+
+    let rows = rows(&h, 6).await;
+    let json_row = find(&rows, |r| r["user_agent"] == "test-agent/1");
+    assert_eq!(json_row["mode"], "api");
+    assert_eq!(json_row["surface"], "anthropic");
+    assert_eq!(json_row["route"], "/api/v1/messages");
+    assert_eq!(json_row["method"], "POST");
+    assert_eq!(json_row["model_requested"], "claude-sonnet-4-20250514");
+    assert_eq!(json_row["model_served"], "claude-sonnet-4-20250514");
+    assert_eq!(json_row["status"], 200);
+    assert_eq!(json_row["upstream_status"], 200);
+    assert_eq!(json_row["stream"], false);
+    assert_eq!(
+        (
+            json_row["input_tokens"].as_u64(),
+            json_row["output_tokens"].as_u64()
+        ),
+        (Some(12), Some(6))
+    );
+    let cost = json_row["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - (12.0 * 3.0 + 6.0 * 15.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+    assert_eq!(json_row["upstream_request_id"], "req_mock_1");
+    assert_eq!(json_row["quota_5h_utilization"], 0.25);
+    assert!(json_row["ttfb_ms"].as_f64().unwrap() <= json_row["duration_ms"].as_f64().unwrap());
+
+    let sse_row = find(&rows, |r| {
+        r["stream"] == true && r["surface"] == "anthropic" && r["client_disconnected"] == false
+    });
+    assert_eq!(
+        (
+            sse_row["input_tokens"].as_u64(),
+            sse_row["output_tokens"].as_u64()
+        ),
+        (Some(12), Some(6))
+    );
+    assert!(sse_row["ttft_ms"].as_f64().is_some());
+
+    let chat_row = find(&rows, |r| r["surface"] == "openai-chat");
+    assert_eq!(chat_row["model_requested"], "gpt-4o");
+    assert_eq!(chat_row["model_served"], "claude-sonnet-4-20250514");
+    assert_eq!(chat_row["route"], "/api/v1/chat/completions");
+    assert_eq!(
+        (
+            chat_row["input_tokens"].as_u64(),
+            chat_row["cache_read_tokens"].as_u64(),
+            chat_row["output_tokens"].as_u64()
+        ),
+        (Some(20), Some(4), Some(15))
+    );
+
+    let limited_row = find(&rows, |r| r["status"] == 429);
+    assert_eq!(limited_row["error_type"], "rate_limit_error");
+    let gone = find(&rows, |r| r["client_disconnected"] == true);
+    assert_eq!(gone["error_type"], "client_disconnected");
+    let missing = find(&rows, |r| r["status"] == 404);
+    assert_eq!(missing["route"], "unmatched");
+    assert_eq!(missing["error_type"], "not_found_error");
+
+    // Filters and paging.
+    let page: Value = h
+        .http
+        .get(h.url("/logs/query?status=4xx&limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_i64().unwrap();
+    let next: Value = h
+        .http
+        .get(h.url(&format!("/logs/query?status=4xx&limit=1&cursor={cursor}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(next["data"].as_array().unwrap().len(), 1);
+    assert_ne!(next["data"][0]["id"], page["data"][0]["id"]);
+    let chat_only: Value = h
+        .http
+        .get(h.url("/logs/query?surface=openai-chat&model=gpt-4o"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(chat_only["data"].as_array().unwrap().len(), 1);
+    let r = h
+        .http
+        .get(h.url("/logs/query?limit=5000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = h
+        .http
+        .get(h.url("/logs/query?status=teapot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Summary.
+    let s: Value = h
+        .http
+        .get(h.url("/logs/summary?window=1h"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["totals"]["requests"], 6);
+    assert_eq!(s["totals"]["errors"], 2, "the 429 and the 404");
+    assert_eq!(s["totals"]["input_tokens"], 12 + 12 + 20 + 12);
+    assert!(s["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["model"] == "claude-sonnet-4-20250514"));
+    assert!(!s["series"].as_array().unwrap().is_empty());
+    assert_eq!(
+        h.http
+            .get(h.url("/logs/summary?window=2y"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    // Status.
+    let st: Value = h
+        .http
+        .get(h.url("/logs/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["rows"], 6);
+    assert_eq!(st["dropped"], 0);
+    assert!(st["size_bytes"].as_u64().unwrap() > 0);
+    assert!(st["oldest_ts"].as_i64().unwrap() <= st["newest_ts"].as_i64().unwrap());
+
+    // Quota, from the headers of the last upstream response.
+    let q: Value = h
+        .http
+        .get(h.url("/api/quota"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["available"], true);
+    assert_eq!(q["quota"]["status"], "allowed");
+    assert_eq!(q["quota"]["five_hour_utilization"], 0.25);
+    assert_eq!(q["quota"]["seven_day_utilization"], 0.5);
+
+    // Prometheus.
+    let m = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"ccproxy_requests_total{mode="api",surface="anthropic",route="/api/v1/messages",model="claude-sonnet-4-20250514",status="200"} 3"#, // JSON, stream, and the stream the client left
+        r#"ccproxy_requests_total{mode="api",surface="openai-chat",route="/api/v1/chat/completions",model="gpt-4o",status="200"} 1"#,
+        r#"ccproxy_tokens_total{mode="api",model="gpt-4o",type="cache_read"} 4"#,
+        r#"ccproxy_upstream_errors_total{mode="api",status="429"} 1"#,
+        r#"ccproxy_quota_utilization{window="5h"} 0.25"#,
+        r#"ccproxy_log_dropped_total 0"#,
+        "ccproxy_active_requests 1",
+    ] {
+        assert!(m.contains(line), "missing `{line}` in:\n{m}");
+    }
+    assert!(m.contains("ccproxy_request_duration_seconds_bucket"));
+    assert!(m.contains("ccproxy_time_to_first_token_seconds_count"));
+    assert!(m.contains("ccproxy_cost_usd_total{mode=\"api\",model=\"claude-sonnet-4-20250514\"}"));
+    assert!(m.contains("ccproxy_build_info{version="));
+}
+
+#[tokio::test]
+async fn labels_stay_bounded() {
+    let h = Harness::new().await;
+    for i in 0..30 {
+        h.post(
+            "/api/v1/messages",
+            format!(r#"{{"model":"made-up-{i}","messages":[]}}"#),
+        )
+        .send()
+        .await
+        .unwrap();
+    }
+    let m = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!m.contains("made-up"), "{m}");
+    assert!(m.contains(r#"model="other",status="200"} 30"#), "{m}");
+}
+
+#[tokio::test]
+async fn the_live_stream_sends_matching_records() {
+    let h = Harness::new().await;
+    let mut live = h
+        .http
+        .get(h.url("/logs/stream?status=5xx"))
+        .send()
+        .await
+        .unwrap();
+    assert!(live.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    h.post("/api/v1/messages", "{}").send().await.unwrap();
+    h.post("/api/v1/messages", "{}")
+        .header("x-mock", "error-500")
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while !text.contains("event: request") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), live.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text = String::from_utf8(chunk.to_vec()).unwrap();
+    }
+    assert!(text.starts_with("event: request\ndata: {"), "{text}");
+    let data: Value =
+        serde_json::from_str(text.trim_end().split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(data["status"], 500);
+}
+
+#[tokio::test]
+// The writer must stay paused while the requests run: holding its lock across them is the point.
+#[allow(clippy::await_holding_lock)]
+async fn a_full_queue_drops_records_and_never_blocks_requests() {
+    let h = Harness::with(|c| c.observability.queue_capacity = 2).await;
+    let log = h.server.state().request_log.clone();
+    {
+        let _paused = log.pause();
+        for _ in 0..10 {
+            let r = tokio::time::timeout(
+                Duration::from_secs(10),
+                h.post("/api/v1/messages", "{}").send(),
+            )
+            .await
+            .expect("a request waited on the log")
+            .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        assert!(log.dropped() >= 7, "dropped {}", log.dropped());
+    }
+    let dropped = log.dropped() as usize;
+    rows(&h, 10 - dropped).await;
+    let m = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains(&format!("ccproxy_log_dropped_total {dropped}")),
+        "{m}"
+    );
+    let st: Value = h
+        .http
+        .get(h.url("/logs/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["dropped"], dropped as u64);
+}
+
+#[tokio::test]
+async fn records_survive_a_restart_and_old_ones_expire() {
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("requests.db");
+    let mock = Mock::start().await;
+    let creds = data.path().join("credentials.json");
+    write_credentials(&creds, "access-1", "refresh-1", now_ms() + 3_600_000);
+    let config = |db: PathBuf| {
+        let mut c = Config::default();
+        c.server.port = 0;
+        c.claude.api_base_url = mock.url();
+        c.auth.credentials_file = Some(creds.clone());
+        c.auth.claude_credentials_file = Some(data.path().join("none.json"));
+        c.observability.log_db = Some(db);
+        Arc::new(c)
+    };
+    let server = server::start(config(db.clone())).await.unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        http.post(format!("http://{}/api/v1/messages", server.local_addr()))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+    }
+    server.shutdown().await.unwrap();
+
+    let server = server::start(config(db.clone())).await.unwrap();
+    let v: Value = http
+        .get(format!("http://{}/logs/query", server.local_addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2, "{v}");
+
+    // Make one record old, then apply retention (30 days).
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE requests SET ts = ts - 31 * 86400000 WHERE id = (SELECT MIN(id) FROM requests)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(server.state().request_log.trim_now().unwrap(), 1);
+    let v: Value = http
+        .get(format!("http://{}/logs/status", server.local_addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["rows"], 1);
+    server.shutdown().await.unwrap();
+}
