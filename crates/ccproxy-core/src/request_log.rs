@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
@@ -44,7 +44,8 @@ pub struct LogSettings {
 
 /// Handle to the request log and its writer thread.
 pub struct RequestLog {
-    tx: Mutex<Option<SyncSender<Pending>>>,
+    /// A read lock per submit (uncontended in practice); `close` takes the write lock.
+    tx: RwLock<Option<SyncSender<Pending>>>,
     settings: LogSettings,
     dropped: AtomicU64,
     live: broadcast::Sender<Arc<RequestRecord>>,
@@ -130,7 +131,10 @@ fn complete(p: &mut Pending, pricing: &Pricing) {
     let r = &mut p.record;
     let found = match p.kind {
         Some(BodyKind::Json) => {
-            let body: Vec<u8> = p.body.iter().flat_map(|b| b.iter().copied()).collect();
+            let body: Bytes = match p.body.as_slice() {
+                [one] => one.clone(),
+                many => many.concat().into(),
+            };
             if r.status >= 400 && r.error_type.is_none() {
                 r.error_type = serde_json::from_slice::<Value>(&body)
                     .ok()
@@ -438,7 +442,7 @@ impl RequestLog {
                 .ok()
         };
         Arc::new(Self {
-            tx: Mutex::new(writer.is_some().then_some(tx)),
+            tx: RwLock::new(writer.is_some().then_some(tx)),
             settings,
             dropped: AtomicU64::new(0),
             live,
@@ -450,7 +454,7 @@ impl RequestLog {
 
     /// Queues a finished request. Never blocks: a full queue drops the record and counts it.
     pub fn submit(&self, pending: Pending) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.tx.read().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = tx.as_ref() else { return };
         match tx.try_send(pending) {
             Ok(()) => {}
@@ -478,7 +482,7 @@ impl RequestLog {
 
     /// Stops the writer after it has stored everything queued.
     pub fn close(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.tx.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writer.join();
         }

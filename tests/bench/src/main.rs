@@ -128,6 +128,33 @@ async fn load(
     })
 }
 
+/// Waits until the proxy's request-log writer has caught up (its row count stops changing), so
+/// one run's background writes do not slow the next run's measurements.
+async fn drain(port: u16) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/logs/status");
+    let mut last = -1i64;
+    for _ in 0..600 {
+        let rows = match client.get(&url).send().await {
+            Ok(r) => r.text().await.ok().and_then(|t| {
+                t.split("\"rows\":")
+                    .nth(1)?
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            }),
+            Err(_) => None,
+        };
+        match rows {
+            Some(n) if n == last => return,
+            Some(n) => last = n,
+            None => return,
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -148,7 +175,7 @@ impl Drop for Proxy {
 }
 
 /// Starts `ccproxy serve` against the mock; returns it and the time until it accepted a connection.
-fn start_proxy(binary: &PathBuf, upstream: &str) -> anyhow::Result<(Proxy, Duration)> {
+fn start_proxy(binary: &PathBuf, upstream: &str, log: bool) -> anyhow::Result<(Proxy, Duration)> {
     let home = tempfile::tempdir()?;
     let creds = home.path().join(".config/ccproxy/credentials.json");
     std::fs::create_dir_all(creds.parent().context("parent")?)?;
@@ -163,6 +190,10 @@ fn start_proxy(binary: &PathBuf, upstream: &str) -> anyhow::Result<(Proxy, Durat
         .env_clear()
         .env("HOME", home.path())
         .env("CLAUDE__API_BASE_URL", upstream)
+        .env(
+            "OBSERVABILITY__REQUEST_LOG",
+            if log { "true" } else { "false" },
+        )
         .current_dir(home.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -208,12 +239,12 @@ async fn main() -> anyhow::Result<()> {
     // Start-up: median of 9 cold starts.
     let mut startups = Vec::new();
     for _ in 0..9 {
-        let (proxy, took) = start_proxy(&args.binary, &mock.url())?;
+        let (proxy, took) = start_proxy(&args.binary, &mock.url(), true)?;
         startups.push(took);
         drop(proxy);
     }
     startups.sort_unstable();
-    let (proxy, _) = start_proxy(&args.binary, &mock.url())?;
+    let (proxy, _) = start_proxy(&args.binary, &mock.url(), true)?;
     std::thread::sleep(Duration::from_millis(300));
     let pid = proxy.child.id();
     let idle_rss = rss_kib(pid, "VmRSS:").unwrap_or(0);
@@ -238,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
                     args.duration,
                 )
                 .await?;
+                drain(proxy.port).await;
                 println!(
                     "| {} KB | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
                     size / 1024,
@@ -269,8 +301,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             let chat_url = format!("http://127.0.0.1:{}/api/v1/chat/completions", proxy.port);
+            drain(proxy.port).await;
             let chat = load(&chat_url, chat_body(size, stream), 1, args.duration).await?;
+            drain(proxy.port).await;
             let chat_32 = load(&chat_url, chat_body(size, stream), 32, args.duration).await?;
+            drain(proxy.port).await;
             println!(
                 "| {} KB | {} | {} | {} | {} | {} | {} | {:.0} |",
                 size / 1024,
@@ -285,6 +320,47 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let peak_rss = rss_kib(pid, "VmHWM:").unwrap_or(0);
+
+    // The cost of the request log: the same pass-through with it off (a second proxy; the
+    // first one's writer is drained before each of its runs).
+    let (quiet, _) = start_proxy(&args.binary, &mock.url(), false)?;
+    println!();
+    println!("| body | response | concurrency | request log on p50 ms | off p50 ms | on req/s | off req/s |");
+    println!("|---|---|---|---|---|---|---|");
+    for size in [2 * 1024, 50 * 1024] {
+        for stream in [false, true] {
+            for concurrency in [1, 32] {
+                let body = request_body(size, stream);
+                drain(proxy.port).await;
+                let on = load(
+                    &format!("http://127.0.0.1:{}/api/v1/messages", proxy.port),
+                    body.clone(),
+                    concurrency,
+                    args.duration,
+                )
+                .await?;
+                drain(proxy.port).await;
+                let off = load(
+                    &format!("http://127.0.0.1:{}/api/v1/messages", quiet.port),
+                    body,
+                    concurrency,
+                    args.duration,
+                )
+                .await?;
+                println!(
+                    "| {} KB | {} | {} | {} | {} | {:.0} | {:.0} |",
+                    size / 1024,
+                    if stream { "SSE" } else { "JSON" },
+                    concurrency,
+                    ms(on.p50),
+                    ms(off.p50),
+                    on.rps,
+                    off.rps,
+                );
+            }
+        }
+    }
+    drop(quiet);
     println!();
     println!("| proxy start-up to listening (median of 9) | idle RSS | peak RSS under load |");
     println!("|---|---|---|");

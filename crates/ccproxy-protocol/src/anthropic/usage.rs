@@ -1,7 +1,7 @@
 //! What an Anthropic response says about itself: the model that served it and its token usage,
 //! read from a whole JSON message or from the events of a stream.
 
-use crate::sse::SseDecoder;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Tokens of one response, and the model that served it.
@@ -53,51 +53,81 @@ impl Usage {
     }
 }
 
+/// The parts of a message this module reads; the content is skipped, not built.
+#[derive(Deserialize)]
+struct MessageProbe {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    message: Option<Box<MessageProbe>>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    content: serde::de::IgnoredAny,
+}
+
 /// Usage of a whole (non-streamed) message body; `None` if it is not a message.
 pub fn from_message(body: &[u8]) -> Option<Usage> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    if v["type"] != "message" && v.get("usage").is_none() {
+    let m: MessageProbe = serde_json::from_slice(body).ok()?;
+    if m.kind.as_deref() != Some("message") && m.usage.is_none() {
         return None;
     }
     let mut u = Usage {
-        model: v["model"].as_str().map(String::from),
+        model: m.model,
         ..Usage::default()
     };
-    u.merge(&v["usage"]);
+    u.merge(m.usage.as_ref().unwrap_or(&Value::Null));
     Some(u)
 }
 
-/// Usage of a streamed message, from its raw SSE bytes in any chunking.
+/// Usage of a streamed message, from its raw SSE bytes in any chunking. Only the
+/// `message_start` and `message_delta` events are parsed; the deltas of the content are skipped
+/// by a substring test.
 pub fn from_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Option<Usage> {
-    let mut decoder = SseDecoder::new();
-    let mut events = Vec::new();
+    let mut all = Vec::new();
     for c in chunks {
-        decoder.push(c, &mut events);
+        all.extend_from_slice(c);
     }
-    decoder.finish(&mut events);
     let mut usage: Option<Usage> = None;
-    for e in events {
-        let Ok(v) = serde_json::from_str::<Value>(&e.data) else {
+    for line in all.split(|b| *b == b'\n') {
+        let Some(data) = line.strip_prefix(b"data:") else {
             continue;
         };
-        match v["type"].as_str() {
+        let start = contains(data, b"\"message_start\"");
+        if !start && !contains(data, b"\"message_delta\"") {
+            continue;
+        }
+        let Ok(event) = serde_json::from_slice::<MessageProbe>(data.trim_ascii()) else {
+            continue;
+        };
+        match event.kind.as_deref() {
             Some("message_start") => {
+                let message = event.message.as_deref();
                 let mut u = Usage {
-                    model: v["message"]["model"].as_str().map(String::from),
+                    model: message.and_then(|m| m.model.clone()),
                     ..Usage::default()
                 };
-                u.merge(&v["message"]["usage"]);
+                if let Some(v) = message.and_then(|m| m.usage.as_ref()) {
+                    u.merge(v);
+                }
                 usage = Some(u);
             }
             Some("message_delta") => {
-                if let Some(u) = usage.as_mut() {
-                    u.merge(&v["usage"]);
+                if let (Some(u), Some(v)) = (usage.as_mut(), event.usage.as_ref()) {
+                    u.merge(v);
                 }
             }
             _ => {}
         }
     }
     usage
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
