@@ -54,6 +54,13 @@ pub struct ObservabilityConfig {
     pub queue_capacity: usize,
     /// Serve Prometheus metrics at `GET /metrics`.
     pub metrics: bool,
+    /// Serve `/metrics` on this port (same address) instead of the main one; 0 picks a free port.
+    pub metrics_port: Option<u16>,
+    /// Also store request and response bodies (size-capped, with secrets and inline file data
+    /// redacted). Off by default.
+    pub store_bodies: bool,
+    /// The most of each body stored, in bytes.
+    pub max_stored_body_bytes: usize,
     /// A TOML file of prices that override or extend the built-in table.
     pub pricing_file: Option<PathBuf>,
 }
@@ -67,6 +74,9 @@ impl Default for ObservabilityConfig {
             max_db_mb: 200,
             queue_capacity: 10_000,
             metrics: true,
+            metrics_port: None,
+            store_bodies: false,
+            max_stored_body_bytes: 64 * 1024,
             pricing_file: None,
         }
     }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pricing;
 pub mod quota;
 pub mod record;
+pub mod redact;
 pub mod request_log;
 pub mod server;
 pub mod telemetry;

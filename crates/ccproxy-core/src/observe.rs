@@ -104,6 +104,8 @@ impl Drop for Finish {
             quota_status: draft.quota.as_ref().and_then(|q| q.status.clone()),
             quota_5h_utilization: draft.quota.as_ref().and_then(|q| q.five_hour_utilization),
             quota_7d_utilization: draft.quota.as_ref().and_then(|q| q.seven_day_utilization),
+            request_body: None,
+            response_body: None,
         };
         tracing::info!(
             target: "ccproxy::access",
@@ -126,6 +128,7 @@ impl Drop for Finish {
                 record,
                 body: draft.upstream_body,
                 kind: draft.upstream_kind,
+                request_body: draft.request_body,
             });
         }
     }

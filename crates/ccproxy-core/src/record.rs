@@ -39,6 +39,8 @@ pub struct Draft {
     pub upstream_kind: Option<BodyKind>,
     /// Bytes kept so far; collection stops past a cap.
     pub upstream_bytes: usize,
+    /// The client's request body, kept only when `observability.store_bodies` is on.
+    pub request_body: Option<Bytes>,
 }
 
 /// The most upstream body kept for reading usage.
@@ -98,4 +100,9 @@ pub struct RequestRecord {
     pub quota_status: Option<String>,
     pub quota_5h_utilization: Option<f64>,
     pub quota_7d_utilization: Option<f64>,
+    /// Stored bodies (`observability.store_bodies`), returned by `/logs/query?bodies=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
 }

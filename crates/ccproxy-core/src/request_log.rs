@@ -30,6 +30,8 @@ pub struct Pending {
     /// Upstream's body, to read usage from.
     pub body: Vec<Bytes>,
     pub kind: Option<BodyKind>,
+    /// The client's body, when bodies are stored.
+    pub request_body: Option<Bytes>,
 }
 
 /// Settings of the log.
@@ -40,6 +42,8 @@ pub struct LogSettings {
     pub queue_capacity: usize,
     pub retention: Duration,
     pub max_bytes: u64,
+    /// Store request and response bodies (redacted, capped at this many bytes each).
+    pub store_bodies: Option<usize>,
 }
 
 /// Handle to the request log and its writer thread.
@@ -54,7 +58,7 @@ pub struct RequestLog {
     metrics: Arc<Metrics>,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -113,7 +117,16 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
              COMMIT;",
         )?;
     }
-    debug_assert_eq!(SCHEMA_VERSION, 1);
+    if version < 2 {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN request_body TEXT;
+             ALTER TABLE requests ADD COLUMN response_body TEXT;
+             PRAGMA user_version = 2;
+             COMMIT;",
+        )?;
+    }
+    debug_assert_eq!(SCHEMA_VERSION, 2);
     Ok(conn)
 }
 
@@ -126,8 +139,18 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Reads tokens, model and error type from the upstream body, and prices the request.
-fn complete(p: &mut Pending, pricing: &Pricing) {
+/// Reads tokens, model and error type from the upstream body, prices the request, and keeps
+/// the bodies when asked to.
+fn complete(p: &mut Pending, pricing: &Pricing, store_bodies: Option<usize>) {
+    if let Some(cap) = store_bodies {
+        p.record.request_body = p
+            .request_body
+            .take()
+            .map(|b| crate::redact::for_storage(&b, cap));
+        if !p.body.is_empty() {
+            p.record.response_body = Some(crate::redact::for_storage(&p.body.concat(), cap));
+        }
+    }
     let r = &mut p.record;
     let found = match p.kind {
         Some(BodyKind::Json) => {
@@ -165,9 +188,9 @@ fn insert(conn: &mut Connection, batch: &mut [Pending]) -> rusqlite::Result<()> 
                model_served, stream, status, upstream_status, duration_ms, ttfb_ms, ttft_ms,
                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
                user_agent, error_type, client_disconnected, upstream_request_id, quota_status,
-               quota_5h, quota_7d)
+               quota_5h, quota_7d, request_body, response_body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         )?;
         for p in batch.iter_mut() {
             let r = &p.record;
@@ -198,6 +221,8 @@ fn insert(conn: &mut Connection, batch: &mut [Pending]) -> rusqlite::Result<()> 
                 r.quota_status,
                 r.quota_5h_utilization,
                 r.quota_7d_utilization,
+                r.request_body,
+                r.response_body,
             ])?;
             p.record.id = tx.last_insert_rowid();
         }
@@ -261,7 +286,7 @@ fn writer_loop(
             }
         }
         for p in &mut batch {
-            complete(p, &pricing);
+            complete(p, &pricing, settings.store_bodies);
             metrics.usage(&p.record);
         }
         if let Some(c) = conn.as_mut() {
@@ -301,6 +326,8 @@ pub struct Filter {
     pub cursor: Option<i64>,
     /// At most 1000; default 100.
     pub limit: Option<u32>,
+    /// Include stored bodies.
+    pub bodies: bool,
 }
 
 impl Filter {
@@ -404,6 +431,8 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
         quota_status: row.get("quota_status")?,
         quota_5h_utilization: row.get("quota_5h")?,
         quota_7d_utilization: row.get("quota_7d")?,
+        request_body: row.get("request_body")?,
+        response_body: row.get("response_body")?,
     })
 }
 
@@ -543,10 +572,16 @@ impl RequestLog {
         args.push(rusqlite::types::Value::Integer(i64::from(limit)));
         let sql = format!("SELECT * FROM requests {where_sql} ORDER BY id DESC LIMIT ?");
         let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;
-        let rows: Vec<RequestRecord> = stmt
+        let mut rows: Vec<RequestRecord> = stmt
             .query_map(rusqlite::params_from_iter(args), row_record)
             .and_then(|rows| rows.collect())
             .map_err(|e| e.to_string())?;
+        if !filter.bodies {
+            for r in &mut rows {
+                r.request_body = None;
+                r.response_body = None;
+            }
+        }
         let next = (rows.len() == limit as usize)
             .then(|| rows.last().map(|r| r.id))
             .flatten();

@@ -45,6 +45,13 @@ pub fn routes() -> Router<Arc<AppState>> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// Only `GET /metrics`, for `observability.metrics_port`.
+pub fn metrics_only() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/metrics", get(logs::metrics_here))
+        .fallback(not_found)
+}
+
 async fn not_found(request: Request) -> impl IntoResponse {
     let path = request.uri().path();
     ApiError::new(

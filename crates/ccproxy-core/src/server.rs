@@ -85,6 +85,8 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// A running server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
@@ -97,6 +99,11 @@ impl ServerHandle {
         self.addr
     }
 
+    /// Where `/metrics` is served when `observability.metrics_port` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// The shared state (credentials, config).
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
@@ -106,6 +113,9 @@ impl ServerHandle {
     /// then closes whatever is left.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
+        if let Some(metrics) = self.metrics_task {
+            let _ = metrics.await;
+        }
         let mut task = self.task;
         let log = self.state.request_log.clone();
         let result = match tokio::time::timeout(self.grace, &mut task).await {
@@ -166,6 +176,7 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
             queue_capacity: obs.queue_capacity,
             retention: Duration::from_secs(obs.retention_days.saturating_mul(86_400)),
             max_bytes: obs.max_db_mb.saturating_mul(1024 * 1024),
+            store_bodies: obs.store_bodies.then_some(obs.max_stored_body_bytes),
         },
         Arc::new(pricing),
         metrics.clone(),
@@ -185,6 +196,37 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         stopping: stopped.clone(),
         logins: tokio::sync::Mutex::new(Vec::new()),
     });
+    let (metrics_addr, metrics_task) = match config.observability.metrics_port {
+        Some(port) => {
+            let addr = SocketAddr::new(ip, port);
+            let listener =
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| match source.kind() {
+                        std::io::ErrorKind::AddrInUse => StartError::AddrInUse { addr },
+                        _ => StartError::Bind { addr, source },
+                    })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let router = routes::metrics_only()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    guard::admit,
+                ))
+                .with_state(state.clone());
+            let mut stopped = stopped.clone();
+            let task = tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            });
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
+    };
     let router = app(state.clone());
     let mut stopped = stopped;
     let task = tokio::spawn(async move {
@@ -203,6 +245,8 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
     }
     Ok(ServerHandle {
         addr,
+        metrics_addr,
+        metrics_task,
         state,
         stop,
         task,

@@ -175,6 +175,9 @@ async fn forward(
         });
     }
     let body = read_body(state, &parts.headers, body).await?;
+    if let (Some(d), true) = (&draft, state.config.observability.store_bodies) {
+        d.with(|d| d.request_body = Some(body.clone()));
+    }
     let target = match parts.uri.query() {
         Some(query) => format!("{upstream_path}?{query}"),
         None => upstream_path.to_string(),

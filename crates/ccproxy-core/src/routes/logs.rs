@@ -100,7 +100,11 @@ pub async fn stream(
                 let frame = match next {
                     None => Bytes::from_static(b": keep-alive\n\n"),
                     Some(Ok(record)) if filter.matches(&record) => {
-                        let data = serde_json::to_string(&*record).unwrap_or_default();
+                        // Bodies stay in `/logs/query?bodies=true`; the stream is for tails.
+                        let mut record = (*record).clone();
+                        record.request_body = None;
+                        record.response_body = None;
+                        let data = serde_json::to_string(&record).unwrap_or_default();
                         Bytes::from(format!("event: request\ndata: {data}\n\n"))
                     }
                     Some(Ok(_)) => continue,
@@ -133,15 +137,29 @@ pub async fn quota(State(state): State<Arc<AppState>>) -> Json<Value> {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics` on the main port: Prometheus text format, unless disabled or moved to
+/// `observability.metrics_port`.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    if !state.config.observability.metrics {
+    let obs = &state.config.observability;
+    if !obs.metrics {
         return ApiError::new(
             ErrorKind::NotFound,
             "metrics are disabled (observability.metrics = false)",
         )
         .into_response();
     }
+    if obs.metrics_port.is_some() {
+        return ApiError::new(
+            ErrorKind::NotFound,
+            "metrics are served on observability.metrics_port",
+        )
+        .into_response();
+    }
+    metrics_here(State(state)).await
+}
+
+/// `GET /metrics` wherever it is served.
+pub async fn metrics_here(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
         [(

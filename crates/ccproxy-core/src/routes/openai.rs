@@ -128,6 +128,9 @@ async fn translate_call(
         });
     }
     let body = read_body(state, &parts.headers, body).await?;
+    if let (Some(d), true) = (&draft, state.config.observability.store_bodies) {
+        d.with(|d| d.request_body = Some(body.clone()));
+    }
     let req: Value = serde_json::from_slice(&body).map_err(|e| {
         openai_error(
             ErrorKind::InvalidRequest,

@@ -442,3 +442,122 @@ async fn records_survive_a_restart_and_old_ones_expire() {
     assert_eq!(v["rows"], 1);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn bodies_are_stored_only_when_asked_and_redacted() {
+    let h = Harness::with(|c| {
+        c.observability.store_bodies = true;
+        c.observability.max_stored_body_bytes = 400;
+    })
+    .await;
+    h.mock.set_reply_size(2000, 8);
+    let body = json!({
+        "model": "claude-sonnet-4-20250514",
+        "metadata": {"user_id": "u1", "api_key": "sk-should-not-be-stored"},
+        "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJDREVGR0hJSktMTU5PUA=="}},
+            {"type": "text", "text": "describe"}
+        ]}]
+    });
+    h.post("/api/v1/messages", body.to_string())
+        .send()
+        .await
+        .unwrap();
+    rows(&h, 1).await;
+    let v: Value = h
+        .http
+        .get(h.url("/logs/query?bodies=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = &v["data"][0];
+    let stored = row["request_body"].as_str().unwrap();
+    assert!(
+        !stored.contains("sk-should-not-be-stored") && !stored.contains("QUJDREVG"),
+        "{stored}"
+    );
+    assert!(
+        stored.contains("[redacted]") && stored.contains("bytes of base64 removed"),
+        "{stored}"
+    );
+    let response = row["response_body"].as_str().unwrap();
+    assert!(
+        response.starts_with("{") && response.contains("more bytes not stored"),
+        "capped: {response}"
+    );
+    // Without `bodies=true` they are not returned.
+    let v: Value = h
+        .http
+        .get(h.url("/logs/query"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["data"][0].get("request_body").is_none());
+
+    // Off by default.
+    let plain = Harness::new().await;
+    plain
+        .post("/api/v1/messages", body.to_string())
+        .send()
+        .await
+        .unwrap();
+    rows(&plain, 1).await;
+    let v: Value = plain
+        .http
+        .get(plain.url("/logs/query?bodies=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["data"][0].get("request_body").is_none());
+}
+
+#[tokio::test]
+async fn metrics_can_move_to_their_own_port() {
+    let h = Harness::with(|c| c.observability.metrics_port = Some(0)).await;
+    h.post("/api/v1/messages", "{}").send().await.unwrap();
+    assert_eq!(
+        h.http.get(h.url("/metrics")).send().await.unwrap().status(),
+        404
+    );
+    let addr = h.server.metrics_addr().unwrap();
+    assert_ne!(addr, h.server.local_addr());
+    let text = h
+        .http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("ccproxy_requests_total{mode=\"api\""),
+        "{text}"
+    );
+    assert_eq!(
+        h.http
+            .get(format!("http://{addr}/api/status"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let Harness { server, .. } = h;
+    server.shutdown().await.unwrap();
+    assert!(
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .is_err(),
+        "stopped with the server"
+    );
+}
