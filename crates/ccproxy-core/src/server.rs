@@ -136,6 +136,20 @@ impl ServerHandle {
     }
 }
 
+/// Binds `addr`; returns the listener and the address actually bound (port 0 → a free port).
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => StartError::AddrInUse { addr },
+            _ => StartError::Bind { addr, source },
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
 /// Binds and starts serving. Returns once the socket is listening.
 pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
     let ip = config
@@ -148,16 +162,7 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
     {
         return Err(StartError::RemoteWithoutAuth { host: ip });
     }
-    let addr = SocketAddr::new(ip, config.server.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::AddrInUse => StartError::AddrInUse { addr },
-            _ => StartError::Bind { addr, source },
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let (listener, addr) = bind(SocketAddr::new(ip, config.server.port)).await?;
 
     let http = upstream::client(&config)?;
     let pricing =
@@ -198,17 +203,7 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
     });
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {
         Some(port) => {
-            let addr = SocketAddr::new(ip, port);
-            let listener =
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| match source.kind() {
-                        std::io::ErrorKind::AddrInUse => StartError::AddrInUse { addr },
-                        _ => StartError::Bind { addr, source },
-                    })?;
-            let addr = listener
-                .local_addr()
-                .map_err(|source| StartError::Bind { addr, source })?;
+            let (listener, addr) = bind(SocketAddr::new(ip, port)).await?;
             let router = routes::metrics_only()
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),

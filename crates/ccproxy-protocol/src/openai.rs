@@ -87,6 +87,17 @@ pub fn usage(anthropic: &Value) -> Value {
     })
 }
 
+/// Folds a stream event's `usage` into the usage seen so far (later non-null values win).
+pub(crate) fn merge_usage(into: &mut Value, from: &Value) {
+    if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
+        for (k, v) in from {
+            if !v.is_null() {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// Anthropic error body → OpenAI error body, keeping the message and mapping the type.
 pub fn error_body(anthropic: &Value, status: u16) -> Value {
     let message = anthropic["error"]["message"]

@@ -62,16 +62,6 @@ impl ChatStream {
         c
     }
 
-    fn merge_usage(&mut self, u: &Value) {
-        if let (Some(into), Some(from)) = (self.usage.as_object_mut(), u.as_object()) {
-            for (k, v) in from {
-                if !v.is_null() {
-                    into.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
-
     /// The chunks for one upstream event.
     pub fn push(&mut self, event: &SseEvent) -> Vec<Value> {
         if self.done {
@@ -87,7 +77,7 @@ impl ChatStream {
             .unwrap_or("");
         match kind {
             "message_start" => {
-                self.merge_usage(&data["message"]["usage"]);
+                super::merge_usage(&mut self.usage, &data["message"]["usage"]);
                 vec![self.chunk(json!({"role": "assistant", "content": ""}), None)]
             }
             "content_block_start" => {
@@ -151,7 +141,7 @@ impl ChatStream {
                 if let Some(reason) = data["delta"]["stop_reason"].as_str() {
                     self.stop_reason = Some(reason.to_string());
                 }
-                self.merge_usage(&data["usage"]);
+                super::merge_usage(&mut self.usage, &data["usage"]);
                 Vec::new()
             }
             "message_stop" => {

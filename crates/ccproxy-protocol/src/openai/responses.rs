@@ -492,16 +492,6 @@ impl ResponsesStream {
         )
     }
 
-    fn merge_usage(&mut self, u: &Value) {
-        if let (Some(into), Some(from)) = (self.usage.as_object_mut(), u.as_object()) {
-            for (k, v) in from {
-                if !v.is_null() {
-                    into.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
-
     /// The events for one upstream event.
     pub fn push(&mut self, event: &SseEvent) -> Vec<(String, Value)> {
         if self.done {
@@ -518,7 +508,7 @@ impl ResponsesStream {
         let mut out = Vec::new();
         match kind {
             "message_start" => {
-                self.merge_usage(&data["message"]["usage"]);
+                super::merge_usage(&mut self.usage, &data["message"]["usage"]);
                 let created = self.snapshot("in_progress");
                 out.push(self.event("response.created", json!({"response": created})));
                 let progress = self.snapshot("in_progress");
@@ -695,7 +685,7 @@ impl ResponsesStream {
                 if let Some(reason) = data["delta"]["stop_reason"].as_str() {
                     self.stop_reason = Some(reason.to_string());
                 }
-                self.merge_usage(&data["usage"]);
+                super::merge_usage(&mut self.usage, &data["usage"]);
             }
             "message_stop" => {
                 self.done = true;
