@@ -278,9 +278,13 @@ fn writer_loop(
     let mut last_trim = Instant::now() - Duration::from_secs(3600);
     while let Ok(first) = rx.recv() {
         let _paused = pause.lock().unwrap_or_else(|e| e.into_inner());
+        // Gather a batch: whatever is queued, and what arrives within a short linger, so one
+        // transaction (one WAL append) carries many records under load.
         let mut batch = vec![first];
+        let linger = Instant::now() + Duration::from_millis(25);
         while batch.len() < 512 {
-            match rx.try_recv() {
+            let left = linger.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
             }
