@@ -11,7 +11,7 @@ use ccproxy_core::login::{self, Login};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Runs one `auth` subcommand.
 pub fn run(command: AuthCommand) -> anyhow::Result<ExitCode> {
@@ -154,17 +154,10 @@ async fn manual_login(
     Ok(login)
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// `2026-11-26T14:32:00Z (in 7h 59m)` / `(5m ago)`.
 fn when(expires_at: u64) -> String {
     let at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(expires_at));
-    let now = now_ms();
+    let now = ccproxy_core::clock::unix_ms();
     let (delta, future) = if expires_at >= now {
         (expires_at - now, true)
     } else {
@@ -216,7 +209,7 @@ fn validate(config: &Arc<Config>, http: &reqwest::Client) -> anyhow::Result<Exit
         }
     };
     match token.expires_at {
-        Some(at) if at <= now_ms() => {
+        Some(at) if at <= ccproxy_core::clock::unix_ms() => {
             let fix = if token.refresh_is_stored() {
                 "`ccproxy auth refresh` renews it (the server also does on the next request)"
             } else {

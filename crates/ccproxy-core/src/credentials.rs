@@ -148,13 +148,6 @@ pub struct CredentialStatus {
     pub problems: Vec<String>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Credentials {
     pub fn new(config: Arc<Config>, http: reqwest::Client) -> Self {
         let mut sources = Vec::new();
@@ -329,14 +322,14 @@ impl Credentials {
     /// A token to use now: refreshed first when it expires within [`REFRESH_MARGIN`].
     pub async fn token(&self) -> Result<Token, CredentialError> {
         let token = self.current()?;
-        if !token.expires_within(REFRESH_MARGIN, now_ms()) {
+        if !token.expires_within(REFRESH_MARGIN, crate::clock::unix_ms()) {
             return Ok(token);
         }
         match self.refresh_replacing(&token).await {
             Ok(fresh) => Ok(fresh),
             // Still usable for a few minutes: do not fail the request over a transient error.
             Err(CredentialError::RefreshFailed(why))
-                if !token.expires_within(Duration::ZERO, now_ms()) =>
+                if !token.expires_within(Duration::ZERO, crate::clock::unix_ms()) =>
             {
                 tracing::warn!(
                     "token refresh failed, using the current token until it expires: {why}"
@@ -385,7 +378,9 @@ impl Credentials {
             None => None,
         };
         let current = self.current()?;
-        if !current.same_access(stale) && !current.expires_within(REFRESH_MARGIN, now_ms()) {
+        if !current.same_access(stale)
+            && !current.expires_within(REFRESH_MARGIN, crate::clock::unix_ms())
+        {
             return Ok(current);
         }
         let Some(refresh_token) = current.refresh.clone() else {
@@ -422,7 +417,7 @@ impl Credentials {
         };
         let expires_at = response
             .expires_in
-            .map(|secs| now_ms().saturating_add(secs.saturating_mul(1000)));
+            .map(|secs| crate::clock::unix_ms().saturating_add(secs.saturating_mul(1000)));
         let scopes = response
             .scope
             .as_deref()
@@ -494,7 +489,7 @@ impl Credentials {
                 }
             }
         };
-        let now = now_ms();
+        let now = crate::clock::unix_ms();
         let dead = self.is_dead(&token);
         let state = if dead {
             "login_expired"

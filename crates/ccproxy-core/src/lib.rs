@@ -4,6 +4,7 @@
 //! are thin shells over [`server::Server`].
 
 pub mod api_token;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod error;

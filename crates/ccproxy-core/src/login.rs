@@ -16,7 +16,7 @@ use oauth2::{CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, Mutex};
 
@@ -96,6 +96,8 @@ pub enum LoginError {
     TimedOut(u64),
     #[error("could not save the credentials to {path}: {reason} (the previous credentials are unchanged)")]
     Save { path: String, reason: String },
+    #[error("malformed login answer: {0}")]
+    Malformed(String),
     #[error("{0}")]
     Other(String),
 }
@@ -164,13 +166,6 @@ struct AccountAnswer {
 struct Uuid {
     #[serde(default)]
     uuid: Option<String>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn endpoint_error(e: &reqwest::Error) -> LoginError {
@@ -255,7 +250,7 @@ pub async fn finish(
     let mut login = Login {
         expires_at: answer
             .expires_in
-            .map(|s| now_ms().saturating_add(s.saturating_mul(1000))),
+            .map(|s| crate::clock::unix_ms().saturating_add(s.saturating_mul(1000))),
         refresh_token: answer.refresh_token.filter(|r| !r.is_empty()),
         subscription_type: None,
         account: Account {

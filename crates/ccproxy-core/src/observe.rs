@@ -20,7 +20,7 @@ use rand::Rng;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Markers of the first generated token in the streams the proxy sends.
 const TOKEN_MARKERS: [&[u8]; 5] = [
@@ -174,10 +174,7 @@ pub async fn observe(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let ts = crate::clock::unix_ms() as i64;
     let draft = DraftCell::default();
     request.extensions_mut().insert(draft.clone());
     let method = request.method().to_string();

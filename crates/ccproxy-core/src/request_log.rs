@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// A finished request waiting for the writer.
@@ -59,13 +59,6 @@ pub struct RequestLog {
 }
 
 const SCHEMA_VERSION: i64 = 2;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Opens (creating and migrating) the database for writing.
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
@@ -239,7 +232,7 @@ fn db_bytes(path: &Path) -> u64 {
 
 /// Deletes records past the retention age, then the oldest while the database is too big.
 fn trim(conn: &Connection, path: &Path, settings: &LogSettings) -> rusqlite::Result<u64> {
-    let cutoff = now_ms() - settings.retention.as_millis() as i64;
+    let cutoff = (crate::clock::unix_ms() as i64) - settings.retention.as_millis() as i64;
     let mut deleted = conn.execute("DELETE FROM requests WHERE ts < ?1", [cutoff])? as u64;
     for _ in 0..20 {
         conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
@@ -601,7 +594,7 @@ impl RequestLog {
             "30d" => (30 * 86_400_000, 86_400_000),
             other => return Err(format!("window `{other}` is not one of 1h, 24h, 7d, 30d")),
         };
-        let since = now_ms() - span_ms;
+        let since = (crate::clock::unix_ms() as i64) - span_ms;
         let Some(conn) = self.reader()? else {
             return Ok(
                 json!({"window": window, "since": since, "bucket_ms": bucket_ms, "totals": null, "models": [], "series": []}),

@@ -47,17 +47,15 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// Starts `ccproxy auth login` with piped stdio; returns the child and the URL it printed.
-async fn start_login(
-    home: &Path,
-    mock: &Mock,
-    args: &[&str],
-) -> (
-    Child,
-    String,
-    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-) {
-    let mut cmd = Command::from(auth_cmd(home, mock, &[&["login"], args].concat()));
-    let mut child = cmd
+async fn start_login(home: &Path, mock: &Mock, args: &[&str]) -> (Child, String, Lines) {
+    spawn_login(auth_cmd(home, mock, &[&["login"], args].concat())).await
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Spawns a login command with piped stdio; returns it, the URL it printed, and the rest of stdout.
+async fn spawn_login(cmd: std::process::Command) -> (Child, String, Lines) {
+    let mut child = Command::from(cmd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -76,6 +74,26 @@ async fn start_login(
     .await
     .unwrap();
     (child, url, lines)
+}
+
+/// The manual flow's user: approves at `url` and pastes `code#state` at the prompt.
+async fn paste_code(child: &mut Child, url: &str) {
+    let q = query(&approve(url).await);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}#{}\n", q["code"], q["state"]).as_bytes())
+        .await
+        .unwrap();
+}
+
+/// Everything left on a login's stdout.
+async fn rest_of(mut lines: Lines) -> String {
+    let mut out = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 async fn finish(child: Child) -> (i32, String, String) {
@@ -113,7 +131,7 @@ async fn approve(url: &str) -> String {
 async fn login_through_the_loopback_callback() {
     let mock = Mock::start().await;
     let home = tempfile::tempdir().unwrap();
-    let (child, url, mut rest) = start_login(home.path(), &mock, &["--no-browser"]).await;
+    let (child, url, rest) = start_login(home.path(), &mock, &["--no-browser"]).await;
     let q = query(&url);
     assert!(
         q["redirect_uri"].starts_with("http://localhost:")
@@ -134,11 +152,7 @@ async fn login_through_the_loopback_callback() {
         html.contains("Logged in as user@example.com (max)"),
         "{html}"
     );
-    let mut printed = String::new();
-    while let Ok(Some(line)) = rest.next_line().await {
-        printed.push_str(&line);
-        printed.push('\n');
-    }
+    let printed = rest_of(rest).await;
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -190,24 +204,13 @@ async fn login_through_the_loopback_callback() {
 async fn manual_login_with_a_pasted_code() {
     let mock = Mock::start().await;
     let home = tempfile::tempdir().unwrap();
-    let (mut child, url, mut rest) = start_login(home.path(), &mock, &["--manual"]).await;
+    let (mut child, url, rest) = start_login(home.path(), &mock, &["--manual"]).await;
     assert_eq!(
         query(&url)["redirect_uri"],
         "https://console.example/oauth/code/callback"
     );
-    let location = approve(&url).await;
-    let q = query(&location);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{}#{}\n", q["code"], q["state"]).as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let mut out = String::new();
-    while let Ok(Some(line)) = rest.next_line().await {
-        out.push_str(&line);
-        out.push('\n');
-    }
+    paste_code(&mut child, &url).await;
+    let out = rest_of(rest).await;
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Logged in as user@example.com (max)"), "{out}");
@@ -274,29 +277,8 @@ async fn token_endpoint_faults_leave_the_previous_login_untouched() {
         }
         let mut cmd = auth_cmd(home.path(), &mock, &["login", "--manual"]);
         cmd.env("OAUTH__REQUEST_TIMEOUT_SECS", "1");
-        let mut cmd = Command::from(cmd);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut url = String::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.trim().starts_with("http") {
-                url = line.trim().to_string();
-                break;
-            }
-        }
-        let q = query(&approve(&url).await);
-        let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(format!("{}#{}\n", q["code"], q["state"]).as_bytes())
-            .await
-            .unwrap();
-        drop(stdin);
+        let (mut child, url, _rest) = spawn_login(cmd).await;
+        paste_code(&mut child, &url).await;
         let (code, _, err) = finish(child).await;
         assert_eq!(code, 1, "{fault}");
         assert!(err.contains(expected), "{fault}: {err}");
@@ -319,28 +301,8 @@ async fn a_write_that_fails_is_reported_and_nothing_is_lost() {
     let target = home.path().join("blocked/credentials.json");
     let mut cmd = auth_cmd(home.path(), &mock, &["login", "--manual"]);
     cmd.env("AUTH__CREDENTIALS_FILE", &target);
-    let mut child = Command::from(cmd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.trim().starts_with("http") {
-            url = line.trim().to_string();
-            break;
-        }
-    }
-    let q = query(&approve(&url).await);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{}#{}\n", q["code"], q["state"]).as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
+    let (mut child, url, _rest) = spawn_login(cmd).await;
+    paste_code(&mut child, &url).await;
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 1);
     assert!(
@@ -587,33 +549,9 @@ async fn keyring_storage_round_trip() {
     };
 
     // Log in (manual flow) into the keychain.
-    let mut child = Command::from(with_keyring(&["login", "--manual"]))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.trim().starts_with("http") {
-            url = line.trim().to_string();
-            break;
-        }
-    }
-    let q = query(&approve(&url).await);
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{}#{}\n", q["code"], q["state"]).as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let mut out = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        out.push_str(&line);
-        out.push('\n');
-    }
+    let (mut child, url, rest) = spawn_login(with_keyring(&["login", "--manual"])).await;
+    paste_code(&mut child, &url).await;
+    let out = rest_of(rest).await;
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(

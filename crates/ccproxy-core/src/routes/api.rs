@@ -90,7 +90,7 @@ pub async fn call_upstream(
         None => body,
     };
     let sent = send_with_refresh(state, headers, path_and_query, body).await?;
-    let quota = Quota::from_headers(sent.headers(), now_ms());
+    let quota = Quota::from_headers(sent.headers(), crate::clock::unix_ms() as i64);
     if let Some(q) = &quota {
         state.quota.update(q.clone());
     }
@@ -108,13 +108,6 @@ pub async fn call_upstream(
         });
     }
     Ok(sent)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 async fn send_with_refresh(

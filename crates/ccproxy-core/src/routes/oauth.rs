@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::login::{self, Callback, LoginError};
 use crate::server::AppState;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -31,8 +32,10 @@ pub struct LoginQuery {
 /// `GET /oauth/login[?manual=true][&redirect=true]`
 pub async fn login(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<LoginQuery>,
+    query: Result<Query<LoginQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
     let oauth = &state.config.oauth;
     let redirect_uri = if query.manual {
         oauth.manual_redirect_uri.clone()
@@ -75,9 +78,12 @@ fn wants_json(headers: &HeaderMap) -> bool {
 pub async fn callback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(query): Query<Callback>,
+    query: Result<Query<Callback>, QueryRejection>,
 ) -> Response {
-    let result = complete(&state, &query).await;
+    let result = match query {
+        Ok(Query(query)) => complete(&state, &query).await,
+        Err(e) => Err(LoginError::Malformed(e.body_text())),
+    };
     let json = wants_json(&headers);
     match result {
         Ok(who) => {

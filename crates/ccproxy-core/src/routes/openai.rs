@@ -25,7 +25,6 @@ use futures_util::StreamExt;
 use rand::Rng;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Lists the request fields that were ignored.
 pub const IGNORED_HEADER: &str = "x-ccproxy-ignored-params";
@@ -59,13 +58,6 @@ fn new_id(prefix: &str) -> String {
 enum Api {
     Chat,
     Responses,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Headers for the upstream call: the client's, minus what only means something to OpenAI or
@@ -163,7 +155,7 @@ async fn translate_call(
         } else {
             "resp_"
         }),
-        created: now_secs(),
+        created: (crate::clock::unix_ms() / 1000),
         model: translated.requested_model.clone(),
         include_usage: translated.include_usage,
         structured_tool: translated.structured_tool.clone(),

@@ -5,15 +5,7 @@ use super::*;
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_stream_finish() {
     let h = Harness::new().await;
-    let mut response = h
-        .post(
-            "/api/v1/messages",
-            r#"{"model":"m","stream":true,"messages":[]}"#,
-        )
-        .header("x-mock", "gated")
-        .send()
-        .await
-        .unwrap();
+    let mut response = h.stream_scenario("gated").await;
     let first = response.chunk().await.unwrap().unwrap();
     let Harness {
         mock, server, http, ..

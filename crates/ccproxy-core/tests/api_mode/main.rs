@@ -100,6 +100,18 @@ impl Harness {
         self.dir.path().join("credentials.json")
     }
 
+    /// A streamed `/api/v1/messages` request answered by the mock's `scenario` (see the mock).
+    async fn stream_scenario(&self, scenario: &str) -> reqwest::Response {
+        self.post(
+            "/api/v1/messages",
+            r#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .header("x-mock", scenario)
+        .send()
+        .await
+        .unwrap()
+    }
+
     fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
         self.http
             .post(self.url(path))

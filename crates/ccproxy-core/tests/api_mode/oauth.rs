@@ -138,6 +138,19 @@ async fn callback_faults_are_clear_and_keep_the_previous_login() {
         (r.status().as_u16(), r.json::<Value>().await.unwrap())
     };
 
+    // Malformed queries are 400 in the API's shape.
+    let r = h
+        .http
+        .get(h.url("/oauth/login?manual=perhaps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "invalid_request_error"
+    );
+
     // No state, unknown state.
     let (status, v) = json(h.http.get(h.url("/callback?code=x"))).await;
     assert_eq!(status, 400);

@@ -112,15 +112,7 @@ async fn upstream_errors_pass_through_with_headers() {
 #[tokio::test]
 async fn sse_events_reach_the_client_before_upstream_finishes() {
     let h = Harness::new().await;
-    let mut response = h
-        .post(
-            "/api/v1/messages",
-            r#"{"model":"m","stream":true,"messages":[]}"#,
-        )
-        .header("x-mock", "gated")
-        .send()
-        .await
-        .unwrap();
+    let mut response = h.stream_scenario("gated").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -182,15 +174,7 @@ async fn streamed_body_is_byte_exact() {
 #[tokio::test]
 async fn a_broken_upstream_stream_ends_with_an_error_event() {
     let h = Harness::new().await;
-    let response = h
-        .post(
-            "/api/v1/messages",
-            r#"{"model":"m","stream":true,"messages":[]}"#,
-        )
-        .header("x-mock", "stream-break")
-        .send()
-        .await
-        .unwrap();
+    let response = h.stream_scenario("stream-break").await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     assert!(text.starts_with("event: message_start\n"), "{text}");
@@ -203,15 +187,7 @@ async fn a_broken_upstream_stream_ends_with_an_error_event() {
 #[tokio::test]
 async fn client_disconnect_mid_stream_closes_the_upstream_connection() {
     let h = Harness::new().await;
-    let mut response = h
-        .post(
-            "/api/v1/messages",
-            r#"{"model":"m","stream":true,"messages":[]}"#,
-        )
-        .header("x-mock", "slow")
-        .send()
-        .await
-        .unwrap();
+    let mut response = h.stream_scenario("slow").await;
     let first = response.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"event: message_start"));
     assert_eq!(h.mock.streams_dropped(), 0);
