@@ -268,7 +268,13 @@ fn writer_loop(
             None
         }
     });
-    let mut last_trim = Instant::now() - Duration::from_secs(3600);
+    // Retention is applied at start-up, then at most every 10 minutes after a batch.
+    if let (Some(c), Some(path)) = (conn.as_ref(), settings.path.as_deref()) {
+        if let Err(e) = trim(c, path, &settings) {
+            tracing::warn!(path = %path.display(), "request log: trimming failed: {e}");
+        }
+    }
+    let mut last_trim = Instant::now();
     while let Ok(first) = rx.recv() {
         let _paused = pause.lock().unwrap_or_else(|e| e.into_inner());
         // Gather a batch: whatever is queued, and what arrives within a short linger, so one
@@ -657,7 +663,7 @@ impl RequestLog {
         )
     }
 
-    /// Applies retention now (it also runs every 10 minutes). Returns the rows deleted.
+    /// Applies retention now (the writer also applies it at start-up and every 10 minutes). Returns the rows deleted.
     pub fn trim_now(&self) -> Result<u64, String> {
         let path = self.path()?;
         let conn = open_writer(path).map_err(|e| e.to_string())?;

@@ -561,3 +561,24 @@ async fn metrics_can_move_to_their_own_port() {
         "stopped with the server"
     );
 }
+
+#[tokio::test]
+async fn the_oldest_records_go_when_the_database_is_too_big() {
+    // A size budget of 0 MB: every record is over it.
+    let h = Harness::with(|c| c.observability.max_db_mb = 0).await;
+    for _ in 0..3 {
+        h.post("/api/v1/messages", "{}").send().await.unwrap();
+    }
+    rows(&h, 3).await;
+    assert_eq!(h.server.state().request_log.trim_now().unwrap(), 3);
+    let st: Value = h
+        .http
+        .get(h.url("/logs/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["rows"], 0);
+}
