@@ -209,6 +209,75 @@ pub struct ClaudeConfig {
     pub read_timeout_secs: u64,
     /// Model ids listed by `/models`.
     pub models: Vec<String>,
+
+    // Claude Code mode (`/sdk`): what the `claude` CLI may do is decided here, never by a request.
+    /// The `claude` executable; default: `PATH`, then the usual npm install locations.
+    pub cli_path: Option<PathBuf>,
+    /// The CLI's working directory; default `<data dir>/workspace` (created), never `$HOME`.
+    pub cwd: Option<PathBuf>,
+    /// Tools the CLI may use without asking (`--allowedTools`), e.g. `["Read", "Bash(git:*)"]`.
+    pub allowed_tools: Vec<String>,
+    /// Tools the CLI may never use (`--disallowedTools`).
+    pub disallowed_tools: Vec<String>,
+    /// `default`, `acceptEdits`, `plan`, or `bypassPermissions` (needs `allow_bypass_permissions`).
+    pub permission_mode: PermissionMode,
+    /// The explicit opt-in `permission_mode = "bypassPermissions"` requires.
+    pub allow_bypass_permissions: bool,
+    /// The most agentic turns per request (`--max-turns`).
+    pub max_turns: Option<u32>,
+    /// An MCP servers file for the CLI (`--mcp-config`).
+    pub mcp_config: Option<PathBuf>,
+    /// Initialized CLI processes kept ready for requests.
+    pub pool_size: usize,
+    /// Fill the pool at start-up instead of on the first `/sdk` request.
+    pub prewarm: bool,
+    /// A warm process unused for this long is stopped.
+    pub pool_idle_secs: u64,
+    /// Requests served by the CLI at the same time.
+    pub max_concurrent: usize,
+    /// Requests waiting for a free slot; beyond this they get a 429.
+    pub max_queued: usize,
+    /// Longest wait for a free slot before a 503.
+    pub queue_timeout_secs: u64,
+    /// A session (`/sdk/{session}/…`) unused for this long is closed.
+    pub session_idle_secs: u64,
+    /// Sessions kept at once; the least recently used one is closed beyond this.
+    pub max_sessions: usize,
+}
+
+/// What the CLI may do without asking (`--permission-mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PermissionMode {
+    #[default]
+    #[serde(rename = "default")]
+    Default,
+    #[serde(rename = "acceptEdits")]
+    AcceptEdits,
+    #[serde(rename = "plan")]
+    Plan,
+    #[serde(rename = "bypassPermissions")]
+    BypassPermissions,
+}
+
+impl PermissionMode {
+    /// The value of `--permission-mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::AcceptEdits => "acceptEdits",
+            Self::Plan => "plan",
+            Self::BypassPermissions => "bypassPermissions",
+        }
+    }
+}
+
+impl ClaudeConfig {
+    /// The CLI's working directory.
+    pub fn workspace(&self) -> Option<PathBuf> {
+        self.cwd
+            .clone()
+            .or_else(|| data_dir().map(|d| d.join("workspace")))
+    }
 }
 
 /// Where credentials come from.
@@ -314,6 +383,22 @@ impl Default for ClaudeConfig {
             connect_timeout_secs: 10,
             read_timeout_secs: 600,
             models: DEFAULT_MODELS.map(String::from).to_vec(),
+            cli_path: None,
+            cwd: None,
+            allowed_tools: Vec::new(),
+            disallowed_tools: Vec::new(),
+            permission_mode: PermissionMode::Default,
+            allow_bypass_permissions: false,
+            max_turns: None,
+            mcp_config: None,
+            pool_size: 2,
+            prewarm: false,
+            pool_idle_secs: 600,
+            max_concurrent: 4,
+            max_queued: 16,
+            queue_timeout_secs: 60,
+            session_idle_secs: 1800,
+            max_sessions: 16,
         }
     }
 }
@@ -392,6 +477,20 @@ impl Config {
         ] {
             check(key, url_problem(url));
         }
+        check(
+            "claude.permission_mode",
+            (self.claude.permission_mode == PermissionMode::BypassPermissions
+                && !self.claude.allow_bypass_permissions)
+                .then(|| {
+                    "`bypassPermissions` lets the CLI run any command without asking; \
+                     set claude.allow_bypass_permissions = true to mean it"
+                        .into()
+                }),
+        );
+        check(
+            "claude.max_concurrent",
+            (self.claude.max_concurrent == 0).then(|| "must be greater than 0".into()),
+        );
         check(
             "observability.queue_capacity",
             (self.observability.queue_capacity == 0).then(|| "must be greater than 0".into()),

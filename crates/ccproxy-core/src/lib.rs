@@ -15,6 +15,7 @@ pub mod quota;
 pub mod record;
 pub mod redact;
 pub mod request_log;
+pub mod sdk;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;

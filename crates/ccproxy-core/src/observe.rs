@@ -94,6 +94,7 @@ impl Drop for Finish {
             cache_read_tokens: 0,
             cache_write_tokens: 0,
             cost_usd: None,
+            cli_cost_usd: draft.cli_cost_usd,
             user_agent: self.user_agent.take(),
             error_type: draft
                 .error_type

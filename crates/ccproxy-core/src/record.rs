@@ -41,6 +41,8 @@ pub struct Draft {
     pub upstream_bytes: usize,
     /// The client's request body, kept only when `observability.store_bodies` is on.
     pub request_body: Option<Bytes>,
+    /// Claude Code mode: the CLI's own cost of the turn (`total_cost_usd`).
+    pub cli_cost_usd: Option<f64>,
 }
 
 /// The most upstream body kept for reading usage.
@@ -93,6 +95,8 @@ pub struct RequestRecord {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub cost_usd: Option<f64>,
+    /// Claude Code mode: what the CLI itself reported the turn cost.
+    pub cli_cost_usd: Option<f64>,
     pub user_agent: Option<String>,
     pub error_type: Option<String>,
     pub client_disconnected: bool,

@@ -92,3 +92,33 @@ mod tests {
         );
     }
 }
+
+/// A free-text line (e.g. the `claude` CLI's stderr) with token-looking words masked:
+/// Anthropic keys and tokens (`sk-ant-…`) and whatever follows `Bearer `.
+pub fn line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut mask_next = false;
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if mask_next || word.contains("sk-ant-") {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(word);
+        }
+        mask_next = word.eq_ignore_ascii_case("bearer");
+    }
+    out
+}
+
+#[cfg(test)]
+mod line_tests {
+    #[test]
+    fn masks_tokens() {
+        assert_eq!(
+            super::line("auth Bearer abc.def failed for sk-ant-oat01-xyz ok"),
+            "auth Bearer [redacted] failed for [redacted] ok"
+        );
+    }
+}

@@ -58,7 +58,7 @@ pub struct RequestLog {
     metrics: Arc<Metrics>,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Opens (creating and migrating) the database for writing.
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
@@ -119,7 +119,15 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
              COMMIT;",
         )?;
     }
-    debug_assert_eq!(SCHEMA_VERSION, 2);
+    if version < 3 {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE requests ADD COLUMN cli_cost_usd REAL;
+             PRAGMA user_version = 3;
+             COMMIT;",
+        )?;
+    }
+    debug_assert_eq!(SCHEMA_VERSION, 3);
     Ok(conn)
 }
 
@@ -181,9 +189,9 @@ fn insert(conn: &mut Connection, batch: &mut [Pending]) -> rusqlite::Result<()> 
                model_served, stream, status, upstream_status, duration_ms, ttfb_ms, ttft_ms,
                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
                user_agent, error_type, client_disconnected, upstream_request_id, quota_status,
-               quota_5h, quota_7d, request_body, response_body)
+               quota_5h, quota_7d, request_body, response_body, cli_cost_usd)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
         )?;
         for p in batch.iter_mut() {
             let r = &p.record;
@@ -216,6 +224,7 @@ fn insert(conn: &mut Connection, batch: &mut [Pending]) -> rusqlite::Result<()> 
                 r.quota_7d_utilization,
                 r.request_body,
                 r.response_body,
+                r.cli_cost_usd,
             ])?;
             p.record.id = tx.last_insert_rowid();
         }
@@ -427,6 +436,7 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
         cache_read_tokens: row.get::<_, i64>("cache_read_tokens")? as u64,
         cache_write_tokens: row.get::<_, i64>("cache_write_tokens")? as u64,
         cost_usd: row.get("cost_usd")?,
+        cli_cost_usd: row.get("cli_cost_usd")?,
         user_agent: row.get("user_agent")?,
         error_type: row.get("error_type")?,
         client_disconnected: row.get("client_disconnected")?,

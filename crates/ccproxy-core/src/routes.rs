@@ -5,6 +5,7 @@ mod info;
 mod logs;
 mod oauth;
 mod openai;
+mod sdk;
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -30,6 +31,31 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/responses", post(openai::responses))
         .route("/api/v1/models/{id}", get(info::model))
         .route("/api/models/{id}", get(info::model))
+        .route("/sdk/status", get(sdk::status))
+        .route("/sdk/v1/models", get(sdk::models))
+        .route("/sdk/models", get(sdk::models))
+        .route("/sdk/v1/messages", post(sdk::messages))
+        .route(
+            "/sdk/v1/chat/completions",
+            post(openai::sdk_chat_completions),
+        )
+        .route("/sdk/chat/completions", post(openai::sdk_chat_completions))
+        .route("/sdk/v1/responses", post(openai::sdk_responses))
+        .route("/sdk/responses", post(openai::sdk_responses))
+        .route("/sdk/{session}/v1/messages", post(sdk::session_messages))
+        .route(
+            "/sdk/{session}/v1/chat/completions",
+            post(openai::session_chat_completions),
+        )
+        .route(
+            "/sdk/{session}/chat/completions",
+            post(openai::session_chat_completions),
+        )
+        .route(
+            "/sdk/{session}/v1/responses",
+            post(openai::session_responses),
+        )
+        .route("/sdk/{session}/responses", post(openai::session_responses))
         .route("/logs/status", get(logs::status))
         .route("/logs/query", get(logs::query))
         .route("/logs/summary", get(logs::summary))

@@ -38,6 +38,8 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// Logins started through `GET /oauth/login`, waiting for their callback.
     pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
+    /// Claude Code mode: the CLI, its warm pool and sessions.
+    pub sdk: Arc<crate::sdk::Sdk>,
 }
 
 /// Why the server did not start.
@@ -130,6 +132,8 @@ impl ServerHandle {
                 Ok(())
             }
         };
+        // No CLI process outlives the server.
+        self.state.sdk.shutdown().await;
         // Everything queued is stored before the server is reported stopped.
         let _ = tokio::task::spawn_blocking(move || log.close()).await;
         result
@@ -200,6 +204,7 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         quota: LatestQuota::default(),
         stopping: stopped.clone(),
         logins: tokio::sync::Mutex::new(Vec::new()),
+        sdk: crate::sdk::Sdk::new(config.clone()),
     });
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {
         Some(port) => {

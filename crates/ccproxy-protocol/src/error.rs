@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Timeout,
     /// A fault of the proxy itself (500).
     Internal,
+    /// A needed backend is missing or saturated, e.g. no `claude` CLI (503).
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             Self::BadGateway => 502,
             Self::Timeout => 504,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 
@@ -50,7 +53,7 @@ impl ErrorKind {
             Self::NotFound => "not_found_error",
             Self::RequestTooLarge => "request_too_large",
             Self::RateLimit => "rate_limit_error",
-            Self::BadGateway | Self::Timeout | Self::Internal => "api_error",
+            Self::BadGateway | Self::Timeout | Self::Internal | Self::Unavailable => "api_error",
         }
     }
 
@@ -66,6 +69,7 @@ impl ErrorKind {
             Self::BadGateway => ("api_error", "bad_gateway"),
             Self::Timeout => ("api_error", "timeout"),
             Self::Internal => ("api_error", "internal_error"),
+            Self::Unavailable => ("api_error", "service_unavailable"),
         }
     }
 }

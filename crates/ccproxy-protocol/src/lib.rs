@@ -5,6 +5,7 @@
 //! its input and is tested with plain data.
 
 pub mod anthropic;
+pub mod claude_cli;
 pub mod error;
 pub mod openai;
 pub mod sse;

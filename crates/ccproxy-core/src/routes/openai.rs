@@ -1,6 +1,7 @@
-//! The OpenAI surface of API mode: `POST /api/v1/chat/completions` and `POST /api/v1/responses`
-//! (and the same without `/v1`), translated to and from the Anthropic Messages API by
-//! `ccproxy_protocol::openai`.
+//! The OpenAI surface: `POST /api/v1/chat/completions` and `POST /api/v1/responses` (and the
+//! same without `/v1`), translated to and from the Anthropic Messages API by
+//! `ccproxy_protocol::openai`; the same under `/sdk` (and `/sdk/{session}`), where the Anthropic
+//! side is a turn of the `claude` CLI (`routes/sdk`) instead of upstream.
 //!
 //! Streams are translated chunk by chunk as upstream events arrive (SSE decoder → the pure
 //! `ChatStream` / `ResponsesStream` state machine → frames): Chat Completions as `data:` frames
@@ -82,18 +83,57 @@ fn upstream_headers(client: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Where the Anthropic side of a request is answered.
+enum Backend {
+    /// Upstream, through API mode.
+    Api,
+    /// A turn of the `claude` CLI, in a session when given.
+    Sdk(Option<String>),
+}
+
 /// `POST /api/v1/chat/completions`, `POST /api/chat/completions`
 pub async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    handle(&state, request, Api::Chat).await
+    handle(&state, request, Api::Chat, Backend::Api).await
 }
 
 /// `POST /api/v1/responses`, `POST /api/responses`
 pub async fn responses(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    handle(&state, request, Api::Responses).await
+    handle(&state, request, Api::Responses, Backend::Api).await
 }
 
-async fn handle(state: &AppState, request: Request, api: Api) -> Response {
-    match translate_call(state, request, api).await {
+/// `POST /sdk/v1/chat/completions`, `POST /sdk/chat/completions`
+pub async fn sdk_chat_completions(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response {
+    handle(&state, request, Api::Chat, Backend::Sdk(None)).await
+}
+
+/// `POST /sdk/v1/responses`, `POST /sdk/responses`
+pub async fn sdk_responses(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    handle(&state, request, Api::Responses, Backend::Sdk(None)).await
+}
+
+/// `POST /sdk/{session}/v1/chat/completions`
+pub async fn session_chat_completions(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    handle(&state, request, Api::Chat, Backend::Sdk(Some(session))).await
+}
+
+/// `POST /sdk/{session}/v1/responses`
+pub async fn session_responses(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    handle(&state, request, Api::Responses, Backend::Sdk(Some(session))).await
+}
+
+async fn handle(state: &Arc<AppState>, request: Request, api: Api, backend: Backend) -> Response {
+    match translate_call(state, request, api, backend).await {
         Ok(response) => response,
         Err(mut e) => {
             e.surface = Surface::OpenAi;
@@ -103,15 +143,17 @@ async fn handle(state: &AppState, request: Request, api: Api) -> Response {
 }
 
 async fn translate_call(
-    state: &AppState,
+    state: &Arc<AppState>,
     request: Request,
     api: Api,
+    backend: Backend,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let draft = parts.extensions.get::<DraftCell>().cloned();
+    let sdk = matches!(backend, Backend::Sdk(_));
     if let Some(d) = &draft {
         d.with(|d| {
-            d.mode = Some("api");
+            d.mode = Some(if sdk { "sdk" } else { "api" });
             d.surface = Some(if api == Api::Chat {
                 surface::OPENAI_CHAT
             } else {
@@ -129,6 +171,25 @@ async fn translate_call(
             format!("the request body is not valid JSON: {e}"),
         )
     })?;
+    if sdk {
+        // The translation drops fields it does not know; Claude Code mode refuses these instead.
+        if let Some(key) = req.as_object().and_then(|o| {
+            o.keys().find(|k| {
+                *k != "tools"
+                    && *k != "tool_choice"
+                    && ccproxy_protocol::claude_cli::SERVER_SETTINGS.contains(&k.as_str())
+            })
+        }) {
+            return Err(openai_error(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "`{key}` is a server setting in Claude Code mode: a request cannot change the \
+                     CLI's working directory, tools, permissions, MCP servers or turn limit \
+                     (see claude.* in the configuration)"
+                ),
+            ));
+        }
+    }
     let options = Options {
         default_max_tokens: state.config.openai.default_max_tokens,
         aliases: &state.aliases,
@@ -160,33 +221,51 @@ async fn translate_call(
         include_usage: translated.include_usage,
         structured_tool: translated.structured_tool.clone(),
     };
-    let anthropic = serde_json::to_vec(&translated.body)
-        .map_err(|e| openai_error(ErrorKind::Internal, e.to_string()))?;
-    let upstream = call_upstream(
-        state,
-        draft.as_ref(),
-        &upstream_headers(&parts.headers),
-        "/v1/messages",
-        Bytes::from(anthropic),
-    )
-    .await?;
+    let upstream: Response = match &backend {
+        Backend::Api => {
+            let anthropic = serde_json::to_vec(&translated.body)
+                .map_err(|e| openai_error(ErrorKind::Internal, e.to_string()))?;
+            let upstream = call_upstream(
+                state,
+                draft.as_ref(),
+                &upstream_headers(&parts.headers),
+                "/v1/messages",
+                Bytes::from(anthropic),
+            )
+            .await?;
+            let status =
+                StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let headers = upstream.headers().clone();
+            let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+        Backend::Sdk(session) => {
+            super::sdk::run(state, draft.as_ref(), &translated.body, session.as_deref()).await?
+        }
+    };
 
-    let status =
-        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = upstream.status();
     let mut headers = HeaderMap::new();
+    let mut ignored = translated.ignored.clone();
     for (name, value) in upstream.headers() {
-        if kept_header(name) {
+        if name == IGNORED_HEADER {
+            ignored.extend(value.to_str().unwrap_or("").split(", ").map(String::from));
+        } else if kept_header(name) {
             headers.append(name.clone(), value.clone());
         }
     }
-    if !translated.ignored.is_empty() {
-        if let Ok(v) = HeaderValue::try_from(translated.ignored.join(", ")) {
+    if !ignored.is_empty() {
+        if let Ok(v) = HeaderValue::try_from(ignored.join(", ")) {
             headers.insert(IGNORED_HEADER, v);
         }
     }
+    let upstream = upstream.into_body();
 
+    // The Claude Code side keeps its own output for the record.
     let keep = |bytes: &Bytes, kind: BodyKind| {
-        if let Some(d) = &draft {
+        if let (Some(d), false) = (&draft, sdk) {
             d.with(|d| {
                 d.upstream_kind = Some(kind);
                 d.keep(bytes);
@@ -194,7 +273,9 @@ async fn translate_call(
         }
     };
     if !status.is_success() {
-        let bytes = upstream.bytes().await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(upstream, usize::MAX)
+            .await
+            .unwrap_or_default();
         keep(&bytes, BodyKind::Json);
         let anthropic: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let mut response =
@@ -215,22 +296,26 @@ async fn translate_call(
                 Translator::Responses(Box::new(ResponsesStream::new(ctx, Echo::of(&req))))
             }
         };
-        if let Some(d) = &draft {
+        if let (Some(d), false) = (&draft, sdk) {
             d.with(|d| d.upstream_kind = Some(BodyKind::Sse));
         }
         let mut response = Response::new(Body::from_stream(translate_stream(
-            upstream, translator, draft,
+            upstream,
+            translator,
+            draft.filter(|_| !sdk),
         )));
         *response.headers_mut() = headers;
         return Ok(response);
     }
 
-    let bytes = upstream.bytes().await.map_err(|e| {
-        openai_error(
-            ErrorKind::BadGateway,
-            format!("reading the upstream response: {e}"),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(upstream, usize::MAX)
+        .await
+        .map_err(|e| {
+            openai_error(
+                ErrorKind::BadGateway,
+                format!("reading the upstream response: {e}"),
+            )
+        })?;
     keep(&bytes, BodyKind::Json);
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
         openai_error(
@@ -293,12 +378,12 @@ impl Translator {
 
 /// The translated stream: each upstream chunk becomes the frames it completes.
 fn translate_stream(
-    upstream: reqwest::Response,
+    upstream: Body,
     translator: Translator,
     draft: Option<DraftCell>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     struct Pump {
-        upstream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        upstream: axum::body::BodyDataStream,
         decoder: SseDecoder,
         translator: Translator,
         events: Vec<SseEvent>,
@@ -306,7 +391,7 @@ fn translate_stream(
         draft: Option<DraftCell>,
     }
     let pump = Pump {
-        upstream: upstream.bytes_stream().boxed(),
+        upstream: upstream.into_data_stream(),
         decoder: SseDecoder::new(),
         translator,
         events: Vec::new(),

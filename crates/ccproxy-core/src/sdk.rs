@@ -1,0 +1,592 @@
+//! Claude Code mode's process management: finding the CLI, the warm pool, the concurrency
+//! limit and sessions. The HTTP side (`routes/sdk`) leases a process here for each turn.
+//!
+//! - **Warm pool.** A process costs ~0.25 s to start and initialize, and its system prompt is
+//!   fixed at start (`--system-prompt`). The pool keeps up to `claude.pool_size` initialized
+//!   processes, keyed by system prompt: every lease of a key starts a replacement for that key in
+//!   the background (evicting the oldest warm process of another key when full), so the prompts
+//!   clients actually send are the ones kept warm. It fills on first use of `/sdk` (or at
+//!   start-up with `claude.prewarm`), and processes idle for `claude.pool_idle_secs` are stopped.
+//!   A process serves one stateless request and is then stopped: its context holds that
+//!   conversation.
+//! - **Limit.** `claude.max_concurrent` turns run at once; up to `claude.max_queued` more wait
+//!   (up to `claude.queue_timeout_secs`, then 503); beyond that, 429 at once.
+//! - **Sessions.** `/sdk/{session}/…` keeps one process per session id, so a follow-up sends only
+//!   the new message. Each session remembers its history's keys
+//!   ([`ccproxy_protocol::claude_cli::history_keys`]); a request whose history is not exactly
+//!   the session's plus one user message starts the session over with the full transcript.
+
+pub mod locate;
+pub mod process;
+
+use crate::config::Config;
+use locate::CliInfo;
+use process::{CliProcess, Settings};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+
+/// Why a lease was refused, with the status to answer.
+#[derive(Debug)]
+pub enum LeaseError {
+    /// No usable CLI (503).
+    Unavailable(String),
+    /// The queue is full (429).
+    Busy(String),
+    /// Waited too long for a slot (503).
+    Timeout(String),
+    /// The process could not be started (502).
+    Spawn(String),
+}
+
+struct Warm {
+    key: String,
+    process: CliProcess,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct Pool {
+    warm: Vec<Warm>,
+    spawning: usize,
+}
+
+/// One session's process and what it has heard.
+pub struct Session {
+    pub process: Option<CliProcess>,
+    /// `history_keys` of the conversation the process holds.
+    pub keys: Vec<u64>,
+    pub system: String,
+    pub last_used: Instant,
+}
+
+/// Claude Code mode's shared state.
+pub struct Sdk {
+    config: Arc<Config>,
+    probe: tokio::sync::Mutex<Option<(Instant, Result<CliInfo, String>)>>,
+    pool: Mutex<Pool>,
+    slots: Arc<Semaphore>,
+    queued: AtomicUsize,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>,
+    /// The latest `initialize` answer.
+    init: Mutex<Option<Value>>,
+    used: AtomicBool,
+    stopping: AtomicBool,
+}
+
+/// A process for one turn, holding a concurrency slot; see [`Sdk::lease`].
+pub struct Lease {
+    pub process: CliProcess,
+    /// Messages the process already holds (send only the rest).
+    pub skip: usize,
+    pub session: Option<OwnedMutexGuard<Session>>,
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl Sdk {
+    pub fn new(config: Arc<Config>) -> Arc<Self> {
+        let slots = Arc::new(Semaphore::new(config.claude.max_concurrent));
+        let sdk = Arc::new(Self {
+            config,
+            probe: tokio::sync::Mutex::new(None),
+            pool: Mutex::default(),
+            slots,
+            queued: AtomicUsize::new(0),
+            sessions: Mutex::default(),
+            init: Mutex::new(None),
+            used: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+        });
+        sdk.clone().start_background();
+        sdk
+    }
+
+    /// Probes the CLI in the background (start-up never waits for it), warms the pool when
+    /// `claude.prewarm` is set, and reaps idle processes and sessions.
+    fn start_background(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            let Some(sdk) = weak.upgrade() else { return };
+            match sdk.cli().await {
+                Ok(info) => {
+                    tracing::info!(
+                        "Claude Code mode: claude {} at {}",
+                        info.version.as_deref().unwrap_or("?"),
+                        info.path.display()
+                    );
+                    if sdk.config.claude.permission_mode
+                        == crate::config::PermissionMode::BypassPermissions
+                    {
+                        tracing::warn!(
+                            "Claude Code mode runs with permission_mode = bypassPermissions: the CLI \
+                             runs ANY tool and command a request leads it to, without asking, in {}",
+                            sdk.settings(&info).cwd.display()
+                        );
+                    }
+                    if sdk.config.claude.prewarm {
+                        sdk.used.store(true, Ordering::Relaxed);
+                        sdk.refill("");
+                    }
+                }
+                Err(e) => tracing::warn!("Claude Code mode (/sdk) is unavailable: {e}"),
+            }
+            drop(sdk);
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(sdk) = weak.upgrade() else { return };
+                if sdk.stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                sdk.reap();
+            }
+        });
+    }
+
+    /// The CLI (probed once; a failure is retried after 10 s, so installing the CLI later works).
+    pub async fn cli(&self) -> Result<CliInfo, String> {
+        let mut probe = self.probe.lock().await;
+        let fresh = match &*probe {
+            Some((_, Ok(_))) => true,
+            Some((at, Err(_))) => at.elapsed() < Duration::from_secs(10),
+            None => false,
+        };
+        if !fresh {
+            let result = locate::probe(self.config.claude.cli_path.as_deref()).await;
+            *probe = Some((Instant::now(), result));
+        }
+        match &probe.as_ref().expect("probed").1 {
+            Ok(info) => match &info.problem {
+                Some(problem) => Err(problem.clone()),
+                None => Ok(info.clone()),
+            },
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// What `GET /sdk/status` reports about the CLI, without probing again.
+    pub async fn cli_status(&self) -> Value {
+        let probe = self.probe.lock().await;
+        match &*probe {
+            None => json!({"found": null, "state": "probing"}),
+            Some((_, Err(e))) => json!({"found": false, "problem": e}),
+            Some((_, Ok(info))) => json!({
+                "found": true,
+                "path": info.path,
+                "version": info.version,
+                "usable": info.problem.is_none(),
+                "problem": info.problem,
+            }),
+        }
+    }
+
+    fn settings(&self, info: &CliInfo) -> Settings {
+        let c = &self.config.claude;
+        Settings {
+            path: info.path.clone(),
+            cwd: c
+                .workspace()
+                .unwrap_or_else(|| std::env::temp_dir().join("ccproxy-workspace")),
+            allowed_tools: c.allowed_tools.clone(),
+            disallowed_tools: c.disallowed_tools.clone(),
+            permission_mode: c.permission_mode.as_str(),
+            max_turns: c.max_turns,
+            mcp_config: c.mcp_config.clone(),
+            silence: Duration::from_secs(c.read_timeout_secs.max(1)),
+        }
+    }
+
+    /// Starts and initializes a process for `system`.
+    async fn spawn(&self, system: &str) -> Result<CliProcess, LeaseError> {
+        let info = self.cli().await.map_err(LeaseError::Unavailable)?;
+        let settings = self.settings(&info);
+        std::fs::create_dir_all(&settings.cwd).map_err(|e| {
+            LeaseError::Spawn(format!(
+                "cannot create the CLI's working directory {}: {e}",
+                settings.cwd.display()
+            ))
+        })?;
+        let process = CliProcess::spawn(&settings, system)
+            .await
+            .map_err(LeaseError::Spawn)?;
+        *self.init.lock().unwrap_or_else(|e| e.into_inner()) = Some(process.init.clone());
+        Ok(process)
+    }
+
+    /// Starts warm processes for `key` in the background until the pool is full (making room by
+    /// stopping the oldest warm processes of other keys).
+    fn refill(self: &Arc<Self>, key: &str) {
+        let size = self.config.claude.pool_size;
+        if size == 0 || self.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let (evicted, starts) = {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let of_key = pool.warm.iter().filter(|w| w.key == key).count();
+            let wanted = size.saturating_sub(of_key + pool.spawning);
+            let mut evicted = Vec::new();
+            let mut starts = 0;
+            for _ in 0..wanted {
+                if pool.warm.len() + pool.spawning >= size {
+                    let oldest = pool
+                        .warm
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, w)| w.key != key)
+                        .min_by_key(|(_, w)| w.since)
+                        .map(|(i, _)| i);
+                    match oldest {
+                        Some(i) => evicted.push(pool.warm.remove(i).process),
+                        None => break,
+                    }
+                }
+                pool.spawning += 1;
+                starts += 1;
+            }
+            (evicted, starts)
+        };
+        for p in evicted {
+            tokio::spawn(p.shutdown());
+        }
+        for _ in 0..starts {
+            let sdk = self.clone();
+            let key = key.to_string();
+            tokio::spawn(async move {
+                let spawned = sdk.spawn(&key).await;
+                let leftover = {
+                    let mut pool = sdk.pool.lock().unwrap_or_else(|e| e.into_inner());
+                    pool.spawning -= 1;
+                    match spawned {
+                        Ok(process) if !sdk.stopping.load(Ordering::Relaxed) => {
+                            pool.warm.push(Warm {
+                                key,
+                                process,
+                                since: Instant::now(),
+                            });
+                            None
+                        }
+                        Ok(process) => Some(process),
+                        Err(e) => {
+                            tracing::warn!("could not warm a claude CLI process: {e:?}");
+                            None
+                        }
+                    }
+                };
+                if let Some(process) = leftover {
+                    process.shutdown().await;
+                }
+            });
+        }
+    }
+
+    /// A warm process for `system`, else a new one; starts a replacement in the background.
+    async fn process_for(self: &Arc<Self>, system: &str) -> Result<CliProcess, LeaseError> {
+        self.used.store(true, Ordering::Relaxed);
+        let warm = {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let mut found = None;
+            while let Some(i) = pool.warm.iter().position(|w| w.key == system) {
+                let mut w = pool.warm.remove(i);
+                if w.process.is_alive() {
+                    found = Some(w.process);
+                    break;
+                }
+            }
+            found
+        };
+        self.refill(system);
+        match warm {
+            Some(p) => Ok(p),
+            None => self.spawn(system).await,
+        }
+    }
+
+    /// Waits for a concurrency slot (bounded queue).
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, LeaseError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let c = &self.config.claude;
+        if self.queued.fetch_add(1, Ordering::SeqCst) >= c.max_queued {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(LeaseError::Busy(format!(
+                "Claude Code mode is busy: {} requests running and {} waiting \
+                 (claude.max_concurrent, claude.max_queued); retry shortly",
+                c.max_concurrent, c.max_queued
+            )));
+        }
+        let waited = tokio::time::timeout(
+            Duration::from_secs(c.queue_timeout_secs),
+            self.slots.clone().acquire_owned(),
+        )
+        .await;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(LeaseError::Timeout(format!(
+                "no Claude Code slot became free within {} s (claude.queue_timeout_secs)",
+                c.queue_timeout_secs
+            ))),
+        }
+    }
+
+    /// A process for a turn of `messages` (keys from `history_keys`) with `system`, in
+    /// `session` when given.
+    pub async fn lease(
+        self: &Arc<Self>,
+        system: &str,
+        keys: &[u64],
+        session: Option<&str>,
+    ) -> Result<Lease, LeaseError> {
+        self.cli().await.map_err(LeaseError::Unavailable)?;
+        let permit = self.slot().await?;
+        let Some(id) = session else {
+            let process = self.process_for(system).await?;
+            return Ok(Lease {
+                process,
+                skip: 0,
+                session: None,
+                permit,
+            });
+        };
+        let cell = self.session(id);
+        let mut s = cell.lock_owned().await;
+        s.last_used = Instant::now();
+        let holds_prefix = s.system == system
+            && !s.keys.is_empty()
+            && s.keys.len() + 1 == keys.len()
+            && keys.starts_with(&s.keys);
+        let reusable = holds_prefix && s.process.as_mut().is_some_and(|p| p.is_alive());
+        let (process, skip) = if reusable {
+            (s.process.take().expect("checked"), s.keys.len())
+        } else {
+            if let Some(old) = s.process.take() {
+                tokio::spawn(old.shutdown());
+            }
+            s.keys.clear();
+            s.system = system.to_string();
+            (self.process_for(system).await?, 0)
+        };
+        Ok(Lease {
+            process,
+            skip,
+            session: Some(s),
+            permit,
+        })
+    }
+
+    /// The session `id`, created if new (closing the least recently used one when full).
+    fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Session>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = sessions.get(id) {
+            return s.clone();
+        }
+        if sessions.len() >= self.config.claude.max_sessions {
+            let oldest = sessions
+                .iter()
+                .filter_map(|(k, s)| s.try_lock().ok().map(|s| (k.clone(), s.last_used)))
+                .min_by_key(|(_, t)| *t)
+                .map(|(k, _)| k);
+            if let Some(k) = oldest {
+                if let Some(s) = sessions.remove(&k) {
+                    close_session(s);
+                }
+            }
+        }
+        let s = Arc::new(tokio::sync::Mutex::new(Session {
+            process: None,
+            keys: Vec::new(),
+            system: String::new(),
+            last_used: Instant::now(),
+        }));
+        sessions.insert(id.to_string(), s.clone());
+        s
+    }
+
+    /// Stops idle warm processes, dead ones, and idle sessions.
+    fn reap(self: &Arc<Self>) {
+        let idle = Duration::from_secs(self.config.claude.pool_idle_secs);
+        let stale: Vec<CliProcess> = {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let (keep, stale): (Vec<Warm>, Vec<Warm>) = std::mem::take(&mut pool.warm)
+                .into_iter()
+                .partition_map_like(|w| w.since.elapsed() < idle && w.process.is_alive());
+            pool.warm = keep;
+            stale.into_iter().map(|w| w.process).collect()
+        };
+        for p in stale {
+            tokio::spawn(p.shutdown());
+        }
+        let session_idle = Duration::from_secs(self.config.claude.session_idle_secs);
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let expired: Vec<String> = sessions
+            .iter()
+            .filter(|(_, s)| {
+                s.try_lock()
+                    .is_ok_and(|s| s.last_used.elapsed() >= session_idle)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in expired {
+            if let Some(s) = sessions.remove(&k) {
+                close_session(s);
+            }
+        }
+    }
+
+    /// The models the CLI offers (from its `initialize` answer), if one has started.
+    pub fn cli_models(&self) -> Option<Value> {
+        self.init
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|i| i["models"].clone())
+            .filter(Value::is_array)
+    }
+
+    /// The CLI's account as its `initialize` answer gave it.
+    pub fn cli_account(&self) -> Value {
+        self.init
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|i| i["account"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Pool and session counts, for `/sdk/status`.
+    pub fn pool_status(&self) -> Value {
+        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        json!({
+            "size": self.config.claude.pool_size,
+            "warm": pool.warm.len(),
+            "starting": pool.spawning,
+            "running": self.config.claude.max_concurrent - self.slots.available_permits(),
+            "max_concurrent": self.config.claude.max_concurrent,
+            "queued": self.queued.load(Ordering::Relaxed),
+            "sessions": sessions,
+        })
+    }
+
+    /// PIDs of every process the pool and sessions hold (for tests and status).
+    pub fn pids(&self) -> Vec<u32> {
+        let pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        pool.warm.iter().filter_map(|w| w.process.pid()).collect()
+    }
+
+    /// Stops every warm process and session process; new leases are refused after this.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let warm: Vec<CliProcess> = {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            pool.warm.drain(..).map(|w| w.process).collect()
+        };
+        let sessions: Vec<_> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        let mut all = Vec::new();
+        for p in warm {
+            all.push(tokio::spawn(p.shutdown()));
+        }
+        for s in sessions {
+            let mut s = s.lock().await;
+            if let Some(p) = s.process.take() {
+                all.push(tokio::spawn(p.shutdown()));
+            }
+        }
+        for task in all {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Stops a session's process once nobody uses it.
+fn close_session(s: Arc<tokio::sync::Mutex<Session>>) {
+    tokio::spawn(async move {
+        let mut s = s.lock().await;
+        if let Some(p) = s.process.take() {
+            p.shutdown().await;
+        }
+    });
+}
+
+/// `Iterator::partition` with a predicate that needs `&mut`.
+trait PartitionMut: Iterator + Sized {
+    fn partition_map_like<F>(self, mut keep: F) -> (Vec<Self::Item>, Vec<Self::Item>)
+    where
+        F: FnMut(&mut Self::Item) -> bool,
+    {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for mut item in self {
+            if keep(&mut item) {
+                a.push(item);
+            } else {
+                b.push(item);
+            }
+        }
+        (a, b)
+    }
+}
+
+impl<I: Iterator> PartitionMut for I {}
+
+impl Lease {
+    /// The turn ended with its `result`: a session keeps the process and its new history
+    /// (`None`: unknown, start over next time); a stateless process is stopped.
+    pub fn finish(self, history: Option<Vec<u64>>) {
+        let Lease {
+            process,
+            session,
+            permit,
+            ..
+        } = self;
+        match (session, history) {
+            (Some(mut s), Some(keys)) => {
+                s.keys = keys;
+                s.last_used = Instant::now();
+                s.process = Some(process);
+            }
+            (session, _) => {
+                if let Some(mut s) = session {
+                    s.keys.clear();
+                }
+                tokio::spawn(process.shutdown());
+            }
+        }
+        drop(permit);
+    }
+
+    /// The client went away mid-turn: interrupt the turn, let the CLI finish it, stop the
+    /// process. The slot (and the session) stay taken until it is done.
+    pub fn cancel(self) {
+        let Lease {
+            mut process,
+            session,
+            permit,
+            ..
+        } = self;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // dropping `process` kills it
+        };
+        runtime.spawn(async move {
+            process.cancel_turn(Duration::from_secs(5)).await;
+            if let Some(mut s) = session {
+                s.keys.clear();
+            }
+            process.shutdown().await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,155 @@
+//! Finding the `claude` executable and checking its version.
+//!
+//! Order: `claude.cli_path`, then `PATH`, then where npm and Claude Code's own installer usually
+//! put it. The version check runs `claude --version` once, in the background: it never delays
+//! server start-up.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The oldest CLI whose stream-json control protocol CCProxy speaks.
+pub const MIN_VERSION: (u32, u32, u32) = (2, 0, 0);
+
+/// A `claude` executable, and what `--version` said.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CliInfo {
+    pub path: PathBuf,
+    /// e.g. `2.1.331`; `None` when `--version` failed.
+    pub version: Option<String>,
+    /// Set when the CLI is missing, broken or too old: why `/sdk` cannot use it.
+    pub problem: Option<String>,
+}
+
+/// The executable to run: the configured one, else the first found.
+pub fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = configured {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(format!(
+                "claude.cli_path is {}, which does not exist",
+                path.display()
+            ))
+        };
+    }
+    let name = if cfg!(windows) {
+        "claude.exe"
+    } else {
+        "claude"
+    };
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let home = crate::config::home_dir();
+    let usual = home.iter().flat_map(|h| {
+        [
+            h.join(".claude/local/claude"),
+            h.join(".local/bin/claude"),
+            h.join(".npm-global/bin/claude"),
+            h.join("node_modules/.bin/claude"),
+            h.join(".yarn/bin/claude"),
+        ]
+    });
+    on_path
+        .into_iter()
+        .map(|d| d.join(name))
+        .chain(usual)
+        .chain(["/usr/local/bin/claude", "/opt/homebrew/bin/claude"].map(PathBuf::from))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            "the `claude` CLI was not found on PATH or in the usual npm locations: install it with \
+             `npm install -g @anthropic-ai/claude-code`, or set claude.cli_path"
+                .to_string()
+        })
+}
+
+/// `2.1.331 (Claude Code)` → `(2, 1, 331)`.
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let word = text.split_whitespace().next()?;
+    let mut parts = word.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    });
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
+/// Finds the CLI and asks its version (up to 20 s: the first run of a fresh npm install is slow).
+pub async fn probe(configured: Option<&Path>) -> Result<CliInfo, String> {
+    let path = find(configured)?;
+    let output = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(&path)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await;
+    let (version, problem) = match output {
+        Ok(Ok(out)) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            match parse_version(&text) {
+                Some(v) if v >= MIN_VERSION => (Some(format!("{}.{}.{}", v.0, v.1, v.2)), None),
+                Some(v) => (
+                    Some(format!("{}.{}.{}", v.0, v.1, v.2)),
+                    Some(format!(
+                        "the `claude` CLI at {} is version {}.{}.{}; Claude Code mode needs {}.{}.{} \
+                         or newer: update it with `npm install -g @anthropic-ai/claude-code`",
+                        path.display(),
+                        v.0,
+                        v.1,
+                        v.2,
+                        MIN_VERSION.0,
+                        MIN_VERSION.1,
+                        MIN_VERSION.2
+                    )),
+                ),
+                None => (
+                    None,
+                    Some(format!(
+                        "`{} --version` printed `{text}`, which is not a version",
+                        path.display()
+                    )),
+                ),
+            }
+        }
+        Ok(Ok(out)) => (
+            None,
+            Some(format!(
+                "`{} --version` failed ({}): {}",
+                path.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        ),
+        Ok(Err(e)) => (None, Some(format!("cannot run {}: {e}", path.display()))),
+        Err(_) => (
+            None,
+            Some(format!(
+                "`{} --version` did not answer within 20 s",
+                path.display()
+            )),
+        ),
+    };
+    Ok(CliInfo {
+        path,
+        version,
+        problem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("2.1.331 (Claude Code)"), Some((2, 1, 331)));
+        assert_eq!(parse_version("1.0.0-beta"), Some((1, 0, 0)));
+        assert_eq!(parse_version("claude"), None);
+        assert!(parse_version("1.9.9").unwrap() < MIN_VERSION);
+    }
+}

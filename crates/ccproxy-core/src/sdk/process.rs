@@ -1,0 +1,412 @@
+//! One running `claude` CLI: spawned as `SPEC.md` §4 says, initialized, then driven turn by turn
+//! over its stream-json stdin/stdout.
+//!
+//! A reader task owns stdout: it skips lines that are not JSON (any length), answers the CLI's
+//! own `control_request`s (hook callbacks succeed with nothing; tool-permission prompts are
+//! refused: permissions are server configuration), completes our control requests
+//! (`initialize`, `set_model`, `interrupt`) and hands every other line to the turn in progress
+//! through a small bounded channel, so a slow client slows the CLI instead of filling memory.
+//!
+//! The CLI runs in its own process group; [`CliProcess::shutdown`] closes stdin, then sends
+//! SIGTERM, then SIGKILL to the group, and dropping a `CliProcess` kills the group at once, so no
+//! CLI (or tool it started) outlives its owner.
+
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// Everything about how the CLI is started that comes from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub cwd: PathBuf,
+    pub allowed_tools: Vec<String>,
+    pub disallowed_tools: Vec<String>,
+    pub permission_mode: &'static str,
+    pub max_turns: Option<u32>,
+    pub mcp_config: Option<PathBuf>,
+    /// Longest silence of the CLI during a turn, and longest wait for a control answer.
+    pub silence: Duration,
+}
+
+impl Settings {
+    /// The command line, without the program (`SPEC.md` §4).
+    pub fn args(&self, system_prompt: &str) -> Vec<String> {
+        let mut args: Vec<String> = ["--output-format", "stream-json", "--verbose"]
+            .map(String::from)
+            .to_vec();
+        args.push("--system-prompt".into());
+        args.push(system_prompt.to_string());
+        if let Some(n) = self.max_turns {
+            args.push("--max-turns".into());
+            args.push(n.to_string());
+        }
+        if !self.allowed_tools.is_empty() {
+            args.push("--allowedTools".into());
+            args.push(self.allowed_tools.join(","));
+        }
+        if !self.disallowed_tools.is_empty() {
+            args.push("--disallowedTools".into());
+            args.push(self.disallowed_tools.join(","));
+        }
+        args.push("--permission-mode".into());
+        args.push(self.permission_mode.to_string());
+        if let Some(mcp) = &self.mcp_config {
+            args.push("--mcp-config".into());
+            args.push(mcp.display().to_string());
+        }
+        args.extend(
+            [
+                "--include-partial-messages",
+                "--input-format",
+                "stream-json",
+            ]
+            .map(String::from),
+        );
+        args
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
+
+/// The longest line kept; a longer one is skipped (the CLI's lines are far shorter).
+const MAX_LINE: usize = 256 * 1024 * 1024;
+
+/// A running, initialized CLI.
+pub struct CliProcess {
+    child: Child,
+    pid: Option<u32>,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    lines: mpsc::Receiver<Value>,
+    pending: Pending,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    next_request: u64,
+    /// The `initialize` answer (models, account, version).
+    pub init: Value,
+    /// The model last set with `set_model`.
+    pub model: Option<String>,
+    silence: Duration,
+}
+
+impl CliProcess {
+    /// Starts the CLI and performs `initialize`.
+    pub async fn spawn(settings: &Settings, system_prompt: &str) -> Result<Self, String> {
+        let mut command = Command::new(&settings.path);
+        command
+            .args(settings.args(system_prompt))
+            .current_dir(&settings.cwd)
+            .env("CLAUDE_CODE_ENTRYPOINT", "sdk-rs")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", settings.path.display()))?;
+        let pid = child.id();
+        let stdin = Arc::new(tokio::sync::Mutex::new(child.stdin.take()));
+        let stdout = child.stdout.take().ok_or("the CLI has no stdout")?;
+        let stderr = child.stderr.take().ok_or("the CLI has no stderr")?;
+        let pending: Pending = Arc::default();
+        let stderr_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let (tx, lines) = mpsc::channel(64);
+        tokio::spawn(read_stdout(stdout, tx, pending.clone(), stdin.clone()));
+        tokio::spawn(read_stderr(stderr, stderr_tail.clone()));
+        let mut process = Self {
+            child,
+            pid,
+            stdin,
+            lines,
+            pending,
+            stderr_tail,
+            next_request: 0,
+            init: Value::Null,
+            model: None,
+            silence: settings.silence,
+        };
+        let init = process
+            .control(json!({"subtype": "initialize", "hooks": null}))
+            .await
+            .map_err(|e| format!("the claude CLI did not initialize: {e}"))?;
+        process.init = init;
+        Ok(process)
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Whether the process still runs.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last lines the CLI wrote to stderr, for error messages.
+    pub fn stderr_tail(&self) -> String {
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.iter().cloned().collect::<Vec<_>>().join(" | ")
+    }
+
+    async fn write_line(&self, line: &str) -> Result<(), String> {
+        let mut stdin = self.stdin.lock().await;
+        let pipe = stdin.as_mut().ok_or("the CLI's stdin is closed")?;
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        pipe.write_all(&bytes)
+            .await
+            .map_err(|e| format!("writing to the CLI: {e}"))?;
+        pipe.flush()
+            .await
+            .map_err(|e| format!("writing to the CLI: {e}"))
+    }
+
+    /// Sends a control request and waits for its answer.
+    pub async fn control(&mut self, request: Value) -> Result<Value, String> {
+        self.next_request += 1;
+        let id = format!("req_{}_{:08x}", self.next_request, rand::random::<u32>());
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), tx);
+        let line =
+            json!({"type": "control_request", "request_id": id, "request": request}).to_string();
+        self.write_line(&line).await?;
+        match tokio::time::timeout(self.silence, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(self.exit_reason("the CLI exited")),
+            Err(_) => Err(format!(
+                "no answer to `{}` within {:?}",
+                request["subtype"].as_str().unwrap_or("?"),
+                self.silence
+            )),
+        }
+    }
+
+    fn exit_reason(&self, what: &str) -> String {
+        let tail = self.stderr_tail();
+        if tail.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: {tail}")
+        }
+    }
+
+    /// Switches the model for the next turns (skipped when it is already the one).
+    pub async fn set_model(&mut self, model: &str) -> Result<(), String> {
+        if self.model.as_deref() == Some(model) {
+            return Ok(());
+        }
+        self.control(json!({"subtype": "set_model", "model": model}))
+            .await?;
+        self.model = Some(model.to_string());
+        Ok(())
+    }
+
+    /// Starts a turn with a user message.
+    pub async fn send_user(&mut self, content: &Value) -> Result<(), String> {
+        self.write_line(&ccproxy_protocol::claude_cli::user_line(content))
+            .await
+    }
+
+    /// The next line of the turn; `Err` when the CLI exited or stayed silent too long.
+    pub async fn next_line(&mut self) -> Result<Value, String> {
+        match tokio::time::timeout(self.silence, self.lines.recv()).await {
+            Ok(Some(line)) => Ok(line),
+            Ok(None) => Err(self.exit_reason("the claude CLI exited in the middle of the turn")),
+            Err(_) => Err(format!(
+                "the claude CLI said nothing for {:?}",
+                self.silence
+            )),
+        }
+    }
+
+    /// Asks the CLI to stop the turn; its `result` line follows. Not waited for: the answer
+    /// comes through the reader, which may be waiting for the turn's lines to be read.
+    pub async fn interrupt(&mut self) {
+        self.next_request += 1;
+        let line = json!({
+            "type": "control_request",
+            "request_id": format!("req_{}_interrupt", self.next_request),
+            "request": {"subtype": "interrupt"}
+        })
+        .to_string();
+        let _ = self.write_line(&line).await;
+    }
+
+    /// Interrupts the turn in progress and reads to its `result` (up to `within`); `true` when
+    /// the process is ready for another turn.
+    pub async fn cancel_turn(&mut self, within: Duration) -> bool {
+        self.interrupt().await;
+        let drained = tokio::time::timeout(within, async {
+            while let Some(line) = self.lines.recv().await {
+                if line["type"] == "result" {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        matches!(drained, Ok(true))
+    }
+
+    /// Stops the CLI: stdin EOF, then SIGTERM, then SIGKILL (to the whole process group).
+    pub async fn shutdown(mut self) {
+        self.stdin.lock().await.take();
+        let grace = Duration::from_secs(2);
+        if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
+            self.kill_group(Signal::Kill);
+            return;
+        }
+        self.kill_group(Signal::Term);
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.kill_group(Signal::Kill);
+            let _ = self.child.wait().await;
+        }
+    }
+
+    fn kill_group(&mut self, signal: Signal) {
+        #[cfg(unix)]
+        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
+            let sig = match signal {
+                Signal::Term => libc::SIGTERM,
+                Signal::Kill => libc::SIGKILL,
+            };
+            // SAFETY: killpg only sends a signal; the group is the one the child leads.
+            unsafe {
+                libc::killpg(pid, sig);
+            }
+            return;
+        }
+        let _ = signal;
+        let _ = self.child.start_kill();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Signal {
+    Term,
+    Kill,
+}
+
+impl Drop for CliProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill_group(Signal::Kill);
+        }
+    }
+}
+
+async fn read_stdout(
+    stdout: tokio::process::ChildStdout,
+    tx: mpsc::Sender<Value>,
+    pending: Pending,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        buf.clear();
+        match tokio::io::AsyncReadExt::take(&mut reader, MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if buf.len() >= MAX_LINE && buf.last() != Some(&b'\n') {
+            tracing::warn!("skipping a line of more than {MAX_LINE} bytes from the claude CLI");
+            // Drop the rest of that line.
+            let mut rest = Vec::new();
+            let _ = reader.read_until(b'\n', &mut rest).await;
+            continue;
+        }
+        let trimmed = buf.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let Ok(line) = serde_json::from_slice::<Value>(trimmed) else {
+            tracing::debug!("skipping a line from the claude CLI that is not JSON");
+            continue;
+        };
+        match line["type"].as_str() {
+            Some("control_response") => {
+                let response = &line["response"];
+                let id = response["request_id"].as_str().unwrap_or("");
+                let waiter = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+                if let Some(waiter) = waiter {
+                    let answer = if response["subtype"] == "success" {
+                        Ok(response["response"].clone())
+                    } else {
+                        Err(response["error"]
+                            .as_str()
+                            .unwrap_or("the CLI refused the request")
+                            .to_string())
+                    };
+                    let _ = waiter.send(answer);
+                }
+            }
+            Some("control_request") => answer_control(&line, &stdin).await,
+            _ => {
+                if tx.send(line).await.is_err() {
+                    // Nobody reads turns any more; keep answering control requests.
+                    continue;
+                }
+            }
+        }
+    }
+    pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// Answers a request the CLI sends us.
+async fn answer_control(line: &Value, stdin: &tokio::sync::Mutex<Option<ChildStdin>>) {
+    let id = line["request_id"].clone();
+    let request = &line["request"];
+    let response = match request["subtype"].as_str() {
+        Some("can_use_tool") => {
+            tracing::info!(
+                tool = request["tool_name"].as_str().unwrap_or("?"),
+                "the claude CLI asked to use a tool that claude.allowed_tools does not allow; refused"
+            );
+            json!({"subtype": "success", "request_id": id, "response": {
+                "behavior": "deny",
+                "message": "This tool is not allowed by the CCProxy server's configuration (claude.allowed_tools)."
+            }})
+        }
+        Some("hook_callback") => json!({"subtype": "success", "request_id": id, "response": {}}),
+        other => json!({"subtype": "error", "request_id": id,
+            "error": format!("ccproxy does not handle `{}` requests", other.unwrap_or("?"))}),
+    };
+    let text = json!({"type": "control_response", "response": response}).to_string() + "\n";
+    if let Some(pipe) = stdin.lock().await.as_mut() {
+        let _ = pipe.write_all(text.as_bytes()).await;
+        let _ = pipe.flush().await;
+    }
+}
+
+async fn read_stderr(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = crate::redact::line(&line);
+        tracing::debug!(target: "ccproxy::claude_cli", "{line}");
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == 5 {
+            tail.pop_front();
+        }
+        tail.push_back(line.chars().take(500).collect());
+    }
+}

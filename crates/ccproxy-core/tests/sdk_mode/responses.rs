@@ -1,0 +1,243 @@
+//! What the client gets back: the CLI's replies, streams, tool use, errors.
+
+use super::*;
+
+/// `output_tokens` of the `result` line of the f4 transcript (both API calls of the turn).
+const F4_OUTPUT_TOKENS: u64 = 30;
+
+/// Nothing of the CLI's own bookkeeping may reach a client.
+fn assert_no_leaks(body: &str, h: &Harness) {
+    for leak in [
+        "fake-session",
+        "system/init",
+        "\"tools\"",
+        "mcp_servers",
+        "slash_commands",
+    ] {
+        assert!(!body.contains(leak), "{leak} leaked: {body}");
+    }
+    assert!(
+        !body.contains(h.dir.path().to_str().unwrap()),
+        "cwd leaked: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_text_reply_as_one_message() {
+    let h = Harness::new().await;
+    let r = h.post("/sdk/v1/messages", &user("hello")).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert_no_leaks(&body, &h);
+    let message: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(message["type"], "message");
+    assert!(message["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(message["model"], "claude-opus-5-5");
+    assert_eq!(message_text(&message), "hello from the");
+    assert_eq!(message["stop_reason"], "end_turn");
+    // Usage is the turn's total, from the `result` line.
+    assert_eq!(message["usage"]["input_tokens"], 4);
+    assert_eq!(message["usage"]["output_tokens"], 3);
+    assert_eq!(message["usage"]["cache_creation_input_tokens"], 12131);
+}
+
+#[tokio::test]
+async fn a_stream_arrives_token_by_token() {
+    let h = Harness::new().await;
+    let mut body = user("hello");
+    body["stream"] = json!(true);
+    let r = h.post("/sdk/v1/messages", &body).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    assert_no_leaks(&text, &h);
+    assert!(!text.contains("[DONE]"));
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(&names[names.len() - 2..], ["message_delta", "message_stop"]);
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, ["hello", " from", " the"]);
+    let (_, last_delta) = &events[events.len() - 2];
+    assert_eq!(last_delta["usage"]["output_tokens"], 3);
+    assert_eq!(last_delta["delta"]["stop_reason"], "end_turn");
+}
+
+#[tokio::test]
+async fn the_clis_own_tool_use_is_shown_as_readable_text() {
+    let h = Harness::new().await;
+    for stream in [false, true] {
+        let mut body = user("FAKE_TOOL please run echo hi");
+        body["stream"] = json!(stream);
+        let r = h.post("/sdk/v1/messages", &body).await;
+        assert_eq!(r.status(), 200);
+        let raw = r.text().await.unwrap();
+        assert_no_leaks(&raw, &h);
+        assert!(
+            !raw.contains("\"tool_use\""),
+            "no tool_use blocks reach the client: {raw}"
+        );
+        let message = if stream {
+            // Rebuild the text from the stream.
+            let events = sse_events(&raw);
+            let text: String = events
+                .iter()
+                .filter(|(n, _)| n == "content_block_delta")
+                .filter_map(|(_, d)| d["delta"]["text"].as_str())
+                .collect();
+            json!({"content": [{"type": "text", "text": text}]})
+        } else {
+            serde_json::from_str(&raw).unwrap()
+        };
+        let text = message_text(&message);
+        assert!(text.starts_with("I'll run that command."), "{text}");
+        assert!(text.contains("⏺ Bash({\"command\":\"echo hi\""), "{text}");
+        assert!(text.contains("  ⎿ hi\n"), "{text}");
+        assert!(text.ends_with("The tool returned: hi"), "{text}");
+        if !stream {
+            assert_eq!(message["stop_reason"], "end_turn");
+            // Both API calls of the turn are counted.
+            assert_eq!(message["usage"]["output_tokens"], F4_OUTPUT_TOKENS);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_429_is_a_429_before_and_instead_of_a_stream() {
+    let h = Harness::new().await;
+    for stream in [false, true] {
+        let mut body = user("FAKE_429");
+        body["stream"] = json!(stream);
+        let message = expect_error(
+            h.post("/sdk/v1/messages", &body).await,
+            429,
+            "rate_limit_error",
+        )
+        .await;
+        assert!(message.contains("rate limit"), "{message}");
+    }
+    let r = h
+        .post(
+            "/sdk/v1/chat/completions",
+            &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "FAKE_429"}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
+}
+
+#[tokio::test]
+async fn a_cli_error_result_is_a_500() {
+    let h = Harness::new().await;
+    let message = expect_error(
+        h.post("/sdk/v1/messages", &user("FAKE_ERROR")).await,
+        500,
+        "api_error",
+    )
+    .await;
+    assert!(message.contains("error_during_execution"), "{message}");
+}
+
+#[tokio::test]
+async fn noise_long_lines_and_unknown_types_are_skipped() {
+    let h = Harness::new().await;
+    let r = h.post("/sdk/v1/messages", &user("FAKE_GARBAGE")).await;
+    assert_eq!(r.status(), 200);
+    let message: Value = r.json().await.unwrap();
+    assert_eq!(message_text(&message), "hello from the");
+}
+
+#[tokio::test]
+async fn a_crash_is_a_502_or_an_error_event_and_the_next_request_works() {
+    let h = Harness::new().await;
+    let message = expect_error(
+        h.post("/sdk/v1/messages", &user("FAKE_CRASH")).await,
+        502,
+        "api_error",
+    )
+    .await;
+    assert!(message.contains("exited"), "{message}");
+    assert!(
+        message.contains("crashing as asked"),
+        "stderr is in the message: {message}"
+    );
+    let mut body = user("FAKE_CRASH");
+    body["stream"] = json!(true);
+    let r = h.post("/sdk/v1/messages", &body).await;
+    assert_eq!(r.status(), 200, "the stream had started");
+    let events = sse_events(&r.text().await.unwrap());
+    assert_eq!(events.first().unwrap().0, "message_start");
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error");
+    assert_eq!(data["error"]["type"], "api_error");
+    let r = h.post("/sdk/v1/messages", &user("hello")).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_interrupts_the_turn() {
+    let h = Harness::with(|c| c.claude.pool_size = 0).await;
+    let mut body = user("FAKE_HANG");
+    body["stream"] = json!(true);
+    let mut r = h.post("/sdk/v1/messages", &body).await;
+    assert_eq!(r.status(), 200);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("message_start"));
+    drop(r);
+    eventually("the interrupt", || {
+        h.log()
+            .iter()
+            .filter_map(|e| e["stdin"].as_str())
+            .any(|l| l.contains("\"interrupt\""))
+    })
+    .await;
+    let pid = h.pids()[0];
+    eventually("the CLI to stop", || !alive(pid)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_log_records_sdk_turns() {
+    let h = Harness::new().await;
+    let mut body = user("hello");
+    body["stream"] = json!(true);
+    let r = h.post("/sdk/v1/messages", &body).await;
+    r.text().await.unwrap();
+    let r = h.post("/sdk/v1/messages", &user("hello")).await;
+    r.text().await.unwrap();
+    let mut rows = Value::Null;
+    for _ in 0..100 {
+        rows = h
+            .http
+            .get(h.url("/logs/query?mode=sdk"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if rows["data"].as_array().is_some_and(|i| i.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let items = rows["data"].as_array().unwrap_or_else(|| panic!("{rows}"));
+    assert_eq!(items.len(), 2, "{rows}");
+    for row in items {
+        assert_eq!(row["mode"], "sdk");
+        assert_eq!(row["route"], "/sdk/v1/messages");
+        assert_eq!(row["model_requested"], "sonnet");
+        assert_eq!(row["model_served"], "claude-opus-5-5");
+        assert_eq!(row["input_tokens"], 4);
+        assert_eq!(row["output_tokens"], 3);
+        assert_eq!(row["cache_write_tokens"], 12131);
+        assert_eq!(row["cli_cost_usd"], 0.060731);
+    }
+}
