@@ -15,6 +15,11 @@
 //! | `tools`         | text, then two parallel `weather` tool calls (JSON or SSE)               |
 //! | `thinking`      | a thinking block, then text (JSON or SSE)                                |
 //!
+//! Clients that cannot send a header (the `claude` CLI driven by Claude Code mode) choose by a
+//! word in the conversation instead: `MOCK_TOOL_USE` asks for the `Bash` tool (`echo hi`) and,
+//! once the request carries the tool's result, answers `The tool returned: <result>`;
+//! `MOCK_ERROR_429` answers a final 429 (`x-should-retry: false`).
+//!
 //! When [`Mock::require_token`] is set, `/v1/*` answers 401 unless the bearer token matches;
 //! after [`Mock::reject_all_tokens`] it answers 401 to every token.
 //! OAuth: `GET /oauth/authorize` approves at once (redirect with a one-time code, or with
@@ -390,7 +395,23 @@ async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     let streaming = parsed["stream"].as_bool().unwrap_or(false);
     let text_len = shared.reply_text_len.load(Ordering::Relaxed) as usize;
     let deltas = shared.stream_deltas.load(Ordering::Relaxed);
-    let scenario = rec.header("x-mock");
+    let mut scenario = rec.header("x-mock");
+    if scenario.is_empty() {
+        let has = |word: &[u8]| rec.body.windows(word.len()).any(|w| w == word);
+        if has(b"MOCK_ERROR_429") {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your rate limit",
+            );
+            r.headers_mut()
+                .insert("x-should-retry", "false".parse().expect("header"));
+            return r;
+        }
+        if has(b"MOCK_TOOL_USE") {
+            scenario = "cli-tool".into();
+        }
+    }
     match scenario.as_str() {
         "error-429" => error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -456,8 +477,12 @@ async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             });
             sse_response(Body::from_stream(stream))
         }
-        "tools" | "thinking" => {
-            let message = scripted_message(&model, &scenario);
+        "tools" | "thinking" | "cli-tool" => {
+            let message = if scenario == "cli-tool" {
+                cli_tool_message(&model, &parsed)
+            } else {
+                scripted_message(&model, &scenario)
+            };
             if streaming {
                 let events = events_for(&message);
                 let stream =
@@ -688,6 +713,47 @@ async fn revoke(State(shared): State<Arc<Shared>>, request: Request) -> Response
         shared.revoked.lock().expect("lock").push(token.to_string());
     }
     ([("content-type", "application/json")], "{}").into_response()
+}
+
+/// `MOCK_TOOL_USE`: ask for `Bash` (`echo hi`), or report the tool's result once it is there.
+fn cli_tool_message(model: &str, request: &Value) -> Value {
+    let last = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let result = last["content"].as_array().and_then(|blocks| {
+        blocks
+            .iter()
+            .find(|b| b["type"] == "tool_result")
+            .map(|b| match &b["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                _ => String::new(),
+            })
+    });
+    let (content, stop) = match result {
+        Some(out) => (
+            json!([{"type": "text", "text": format!("The tool returned: {}", out.trim())}]),
+            "end_turn",
+        ),
+        None => (
+            json!([
+                {"type": "text", "text": "I'll run that command."},
+                {"type": "tool_use", "id": "toolu_mock_cli", "name": "Bash", "input": {"command": "echo hi", "description": "Print hi"}}
+            ]),
+            "tool_use",
+        ),
+    };
+    json!({
+        "id": "msg_mock_cli", "type": "message", "role": "assistant", "model": model,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
+        "usage": {"input_tokens": 30, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 12}
+    })
 }
 
 /// The whole message of a scripted scenario.

@@ -231,3 +231,76 @@ async fn claude_code_cli() {
     }
     served.terminate().await;
 }
+
+/// Claude Code mode with the real `claude` CLI answering (pointed at the mock through
+/// `ANTHROPIC_BASE_URL`), driven by both official Python SDKs: text, a stream of several deltas,
+/// a reply in which the mock asks for `Bash` and the CLI runs it, a 429 from upstream, Chat
+/// Completions and Responses. Afterwards no CLI process is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_mode_with_the_real_cli() {
+    let Some(claude) = tool(
+        "CCPROXY_TEST_CLAUDE",
+        repo().join("tests/e2e/node_modules/.bin/claude"),
+    ) else {
+        return;
+    };
+    let Some(python) = python() else { return };
+    let mock = Mock::start().await;
+    mock.set_reply_size(64, 8);
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("workspace");
+    let served = serve(
+        home.path(),
+        &["--auth-token", TOKEN],
+        &[
+            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
+            ("CLAUDE__CWD", workspace.to_str().unwrap()),
+            ("CLAUDE__ALLOWED_TOOLS", r#"["Bash(echo:*)"]"#),
+            ("ANTHROPIC_BASE_URL", &mock.url()),
+            ("ANTHROPIC_API_KEY", "dummy"),
+        ],
+    )
+    .await;
+    let out = run_script(
+        python,
+        "sdk_mode_clients.py",
+        format!("http://{}/sdk", served.addr),
+    )
+    .await;
+    assert_eq!(out.trim(), "ok");
+    let turns: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.starts_with("/v1/messages"))
+        .collect();
+    assert!(turns.len() >= 8, "{} upstream calls", turns.len());
+    for r in &turns {
+        assert!(
+            r.header("user-agent").starts_with("claude-cli/"),
+            "the CLI made the call"
+        );
+        assert!(
+            !r.header("authorization").contains(TOKEN) && !r.header("x-api-key").contains(TOKEN),
+            "the proxy's own token never reaches the CLI's upstream"
+        );
+    }
+    // The tool really ran: its output went back upstream.
+    assert!(turns.iter().any(|r| {
+        let body = String::from_utf8_lossy(&r.body);
+        body.contains("tool_result") && body.contains("hi")
+    }));
+    let log = served.terminate().await;
+    assert!(log.contains("Claude Code mode: claude 2.1.331"), "{log}");
+    // No CLI outlives the server: none runs in its workspace any more.
+    let leftovers: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == workspace)
+                && std::fs::read_to_string(e.path().join("stat"))
+                    .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim().starts_with('Z'))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(leftovers.is_empty(), "CLI processes left: {leftovers:?}");
+}
