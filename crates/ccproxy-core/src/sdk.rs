@@ -4,8 +4,9 @@
 //! - **Warm pool.** A process costs ~0.25 s to start and initialize, and its system prompt is
 //!   fixed at start (`--system-prompt`). The pool keeps up to `claude.pool_size` initialized
 //!   processes, keyed by system prompt: every lease of a key starts a replacement for that key in
-//!   the background (evicting the oldest warm process of another key when full), so the prompts
-//!   clients actually send are the ones kept warm. It fills on first use of `/sdk` (or at
+//!   the background once its turn is over (evicting the oldest warm process of another key when
+//!   full), on the model that request asked for, so the prompts and models clients actually send
+//!   are the ones kept warm and a warm turn needs no `set_model` round trip. It fills on first use of `/sdk` (or at
 //!   start-up with `claude.prewarm`), and processes idle for `claude.pool_idle_secs` are stopped.
 //!   A process serves one stateless request and is then stopped: its context holds that
 //!   conversation.
@@ -80,6 +81,9 @@ pub struct Sdk {
 /// A process for one turn, holding a concurrency slot; see [`Sdk::lease`].
 pub struct Lease {
     pub process: CliProcess,
+    /// A warm process to start once this turn is over (not during it: on a small machine the
+    /// start-up of a CLI would slow the turn's first token).
+    refill: Option<(Arc<Sdk>, String, Option<String>)>,
     /// Messages the process already holds (send only the rest).
     pub skip: usize,
     pub session: Option<OwnedMutexGuard<Session>>,
@@ -128,7 +132,7 @@ impl Sdk {
                     }
                     if sdk.config.claude.prewarm {
                         sdk.used.store(true, Ordering::Relaxed);
-                        sdk.refill("");
+                        sdk.refill("", None);
                     }
                 }
                 Err(e) => tracing::warn!("Claude Code mode (/sdk) is unavailable: {e}"),
@@ -199,8 +203,8 @@ impl Sdk {
         }
     }
 
-    /// Starts and initializes a process for `system`.
-    async fn spawn(&self, system: &str) -> Result<CliProcess, LeaseError> {
+    /// Starts and initializes a process for `system`, on `model`.
+    async fn spawn(&self, system: &str, model: Option<&str>) -> Result<CliProcess, LeaseError> {
         let info = self.cli().await.map_err(LeaseError::Unavailable)?;
         let settings = self.settings(&info);
         std::fs::create_dir_all(&settings.cwd).map_err(|e| {
@@ -209,7 +213,7 @@ impl Sdk {
                 settings.cwd.display()
             ))
         })?;
-        let process = CliProcess::spawn(&settings, system)
+        let process = CliProcess::spawn(&settings, system, model)
             .await
             .map_err(LeaseError::Spawn)?;
         *self.init.lock().unwrap_or_else(|e| e.into_inner()) = Some(process.init.clone());
@@ -218,7 +222,7 @@ impl Sdk {
 
     /// Starts warm processes for `key` in the background until the pool is full (making room by
     /// stopping the oldest warm processes of other keys).
-    fn refill(self: &Arc<Self>, key: &str) {
+    fn refill(self: &Arc<Self>, key: &str, model: Option<&str>) {
         let size = self.config.claude.pool_size;
         if size == 0 || self.stopping.load(Ordering::Relaxed) {
             return;
@@ -254,8 +258,9 @@ impl Sdk {
         for _ in 0..starts {
             let sdk = self.clone();
             let key = key.to_string();
+            let model = model.map(String::from);
             tokio::spawn(async move {
-                let spawned = sdk.spawn(&key).await;
+                let spawned = sdk.spawn(&key, model.as_deref()).await;
                 let leftover = {
                     let mut pool = sdk.pool.lock().unwrap_or_else(|e| e.into_inner());
                     pool.spawning -= 1;
@@ -282,13 +287,24 @@ impl Sdk {
         }
     }
 
-    /// A warm process for `system`, else a new one; starts a replacement in the background.
-    async fn process_for(self: &Arc<Self>, system: &str) -> Result<CliProcess, LeaseError> {
+    /// A warm process for `system` (on `model` if there is one), else a new one, and whether
+    /// the pool should be refilled after the turn.
+    async fn process_for(
+        self: &Arc<Self>,
+        system: &str,
+        model: Option<&str>,
+    ) -> Result<(CliProcess, RefillLater), LeaseError> {
         self.used.store(true, Ordering::Relaxed);
         let warm = {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             let mut found = None;
-            while let Some(i) = pool.warm.iter().position(|w| w.key == system) {
+            let pick = |pool: &Pool| {
+                pool.warm
+                    .iter()
+                    .position(|w| w.key == system && w.process.model.as_deref() == model)
+                    .or_else(|| pool.warm.iter().position(|w| w.key == system))
+            };
+            while let Some(i) = pick(&pool) {
                 let mut w = pool.warm.remove(i);
                 if w.process.is_alive() {
                     found = Some(w.process);
@@ -297,10 +313,14 @@ impl Sdk {
             }
             found
         };
-        self.refill(system);
+        let later = Some((self.clone(), system.to_string(), model.map(String::from)));
         match warm {
-            Some(p) => Ok(p),
-            None => self.spawn(system).await,
+            Some(p) => Ok((p, later)),
+            None => {
+                // Nothing warm: the request pays for a start anyway; warm the pool alongside.
+                self.refill(system, model);
+                Ok((self.spawn(system, model).await?, None))
+            }
         }
     }
 
@@ -338,15 +358,17 @@ impl Sdk {
     pub async fn lease(
         self: &Arc<Self>,
         system: &str,
+        model: Option<&str>,
         keys: &[u64],
         session: Option<&str>,
     ) -> Result<Lease, LeaseError> {
         self.cli().await.map_err(LeaseError::Unavailable)?;
         let permit = self.slot().await?;
         let Some(id) = session else {
-            let process = self.process_for(system).await?;
+            let (process, refill) = self.process_for(system, model).await?;
             return Ok(Lease {
                 process,
+                refill,
                 skip: 0,
                 session: None,
                 permit,
@@ -360,18 +382,20 @@ impl Sdk {
             && s.keys.len() + 1 == keys.len()
             && keys.starts_with(&s.keys);
         let reusable = holds_prefix && s.process.as_mut().is_some_and(|p| p.is_alive());
-        let (process, skip) = if reusable {
-            (s.process.take().expect("checked"), s.keys.len())
+        let (process, skip, refill) = if reusable {
+            (s.process.take().expect("checked"), s.keys.len(), None)
         } else {
             if let Some(old) = s.process.take() {
                 tokio::spawn(old.shutdown());
             }
             s.keys.clear();
             s.system = system.to_string();
-            (self.process_for(system).await?, 0)
+            let (process, refill) = self.process_for(system, model).await?;
+            (process, 0, refill)
         };
         Ok(Lease {
             process,
+            refill,
             skip,
             session: Some(s),
             permit,
@@ -512,6 +536,8 @@ impl Sdk {
     }
 }
 
+type RefillLater = Option<(Arc<Sdk>, String, Option<String>)>;
+
 /// Stops a session's process once nobody uses it.
 fn close_session(s: Arc<tokio::sync::Mutex<Session>>) {
     tokio::spawn(async move {
@@ -550,8 +576,12 @@ impl Lease {
             process,
             session,
             permit,
+            refill,
             ..
         } = self;
+        if let Some((sdk, key, model)) = refill {
+            sdk.refill(&key, model.as_deref());
+        }
         match (session, history) {
             (Some(mut s), Some(keys)) => {
                 s.keys = keys;
@@ -575,11 +605,15 @@ impl Lease {
             mut process,
             session,
             permit,
+            refill,
             ..
         } = self;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // dropping `process` kills it
         };
+        if let Some((sdk, key, model)) = refill {
+            sdk.refill(&key, model.as_deref());
+        }
         runtime.spawn(async move {
             process.cancel_turn(Duration::from_secs(5)).await;
             if let Some(mut s) = session {

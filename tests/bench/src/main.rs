@@ -6,6 +6,8 @@
 //! p50/p99 latency (whole response read), requests per second; then the proxy's start-up time
 //! (spawn to accepting connections), idle RSS and peak RSS.
 
+mod sdk;
+
 use anyhow::{bail, Context};
 use ccproxy_mock_upstream::Mock;
 use std::path::PathBuf;
@@ -15,11 +17,14 @@ use std::time::{Duration, Instant};
 struct Args {
     duration: Duration,
     binary: PathBuf,
+    /// `--sdk`: measure Claude Code mode with this `claude` instead.
+    sdk: Option<PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut duration = Duration::from_secs(3);
     let mut binary = std::env::current_exe()?.with_file_name("ccproxy");
+    let mut sdk = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -27,8 +32,11 @@ fn parse_args() -> anyhow::Result<Args> {
                 duration = Duration::from_secs_f64(it.next().context("--seconds N")?.parse()?)
             }
             "--binary" => binary = PathBuf::from(it.next().context("--binary PATH")?),
+            "--sdk" => sdk = Some(PathBuf::from("tests/e2e/node_modules/.bin/claude")),
+            "--claude" => sdk = Some(PathBuf::from(it.next().context("--claude PATH")?)),
             "-h" | "--help" => {
                 println!("usage: ccproxy-bench [--seconds N per run, default 3] [--binary path/to/ccproxy]");
+                println!("       ccproxy-bench --sdk [--claude path/to/claude] [--binary path/to/ccproxy]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -40,7 +48,11 @@ fn parse_args() -> anyhow::Result<Args> {
             binary.display()
         );
     }
-    Ok(Args { duration, binary })
+    Ok(Args {
+        duration,
+        binary,
+        sdk,
+    })
 }
 
 fn chat_body(size: usize, stream: bool) -> bytes::Bytes {
@@ -233,6 +245,9 @@ fn ms(d: Duration) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    if let Some(claude) = &args.sdk {
+        return sdk::run(&args.binary, claude).await;
+    }
     let mock = Mock::start_with(false).await;
     mock.set_reply_size(512, 16);
 

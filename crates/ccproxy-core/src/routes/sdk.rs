@@ -107,7 +107,7 @@ pub async fn run(
     let keys = claude_cli::history_keys(&parsed.messages);
     let mut lease = state
         .sdk
-        .lease(&parsed.system, &keys, session)
+        .lease(&parsed.system, parsed.model.as_deref(), &keys, session)
         .await
         .map_err(|e| match e {
             LeaseError::Unavailable(m) => ApiError::new(ErrorKind::Unavailable, m),

@@ -37,12 +37,16 @@ pub struct Settings {
 
 impl Settings {
     /// The command line, without the program (`SPEC.md` §4).
-    pub fn args(&self, system_prompt: &str) -> Vec<String> {
+    pub fn args(&self, system_prompt: &str, model: Option<&str>) -> Vec<String> {
         let mut args: Vec<String> = ["--output-format", "stream-json", "--verbose"]
             .map(String::from)
             .to_vec();
         args.push("--system-prompt".into());
         args.push(system_prompt.to_string());
+        if let Some(model) = model {
+            args.push("--model".into());
+            args.push(model.to_string());
+        }
         if let Some(n) = self.max_turns {
             args.push("--max-turns".into());
             args.push(n.to_string());
@@ -95,11 +99,16 @@ pub struct CliProcess {
 }
 
 impl CliProcess {
-    /// Starts the CLI and performs `initialize`.
-    pub async fn spawn(settings: &Settings, system_prompt: &str) -> Result<Self, String> {
+    /// Starts the CLI (on `model` when given, saving a `set_model` later) and performs
+    /// `initialize`.
+    pub async fn spawn(
+        settings: &Settings,
+        system_prompt: &str,
+        model: Option<&str>,
+    ) -> Result<Self, String> {
         let mut command = Command::new(&settings.path);
         command
-            .args(settings.args(system_prompt))
+            .args(settings.args(system_prompt, model))
             .current_dir(&settings.cwd)
             .env("CLAUDE_CODE_ENTRYPOINT", "sdk-rs")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
@@ -130,7 +139,7 @@ impl CliProcess {
             stderr_tail,
             next_request: 0,
             init: Value::Null,
-            model: None,
+            model: model.map(String::from),
             silence: settings.silence,
         };
         let init = process

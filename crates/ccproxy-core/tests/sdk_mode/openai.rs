@@ -30,14 +30,10 @@ async fn chat_completions_json_and_stream() {
         argv[argv.iter().position(|a| *a == "--system-prompt").unwrap() + 1],
         "Be terse."
     );
-    let models: Vec<Value> = h
-        .log()
-        .iter()
-        .filter_map(|e| e["stdin"].as_str())
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["request"]["subtype"] == "set_model")
-        .collect();
-    assert_eq!(models[0]["request"]["model"], "claude-sonnet-4-20250514");
+    assert_eq!(
+        argv[argv.iter().position(|a| *a == "--model").unwrap() + 1],
+        "claude-sonnet-4-20250514"
+    );
 
     let r = h
         .post(

@@ -43,6 +43,21 @@ async fn requests_are_served_by_warm_processes() {
         h.pids().len() == 4 && warm_pids.iter().filter(|p| alive(**p)).count() == 1
     })
     .await;
+    // Warm processes start on the model last asked for; another model is switched to.
+    let set_models = |h: &Harness| {
+        h.log()
+            .iter()
+            .filter_map(|e| e["stdin"].as_str())
+            .filter(|l| l.contains("set_model"))
+            .count()
+    };
+    assert_eq!(set_models(&h), 0);
+    eventually("the pool to refill", || h.pids().len() == 4).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut other = body.clone();
+    other["model"] = json!("opus");
+    assert_eq!(h.post("/sdk/v1/messages", &other).await.status(), 200);
+    assert_eq!(set_models(&h), 1);
     // A different system prompt cannot use them (its prompt is fixed at start).
     body["system"] = json!("S2");
     assert_eq!(h.post("/sdk/v1/messages", &body).await.status(), 200);

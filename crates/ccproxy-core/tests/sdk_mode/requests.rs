@@ -61,18 +61,14 @@ async fn spawns_the_cli_as_configured_and_passes_system_model_and_history() {
     assert_eq!(start["entrypoint"], "sdk-rs");
     assert_eq!(start["nonessential"], "1");
 
-    // initialize, then set_model, then the user turn.
+    // Started on the request's model (no `set_model` round trip), initialized, then the turn.
+    assert_eq!(after("--model"), "opus");
     let stdin: Vec<Value> = log
         .iter()
         .filter_map(|e| e["stdin"].as_str())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(stdin[0]["request"]["subtype"], "initialize", "{stdin:?}");
-    let set_model = stdin
-        .iter()
-        .find(|l| l["request"]["subtype"] == "set_model")
-        .unwrap();
-    assert_eq!(set_model["request"]["model"], "opus");
     // The whole conversation: a transcript of the earlier turns (the image in place), then the
     // last message.
     let users = h.user_lines();

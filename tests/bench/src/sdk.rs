@@ -1,0 +1,213 @@
+//! `ccproxy-bench --sdk`: Claude Code mode's latency against the mock upstream, for the real
+//! `claude` CLI: time to first token and total time of a streamed reply
+//!
+//! - from the CLI itself (an initialized process, user line written → first text delta / result),
+//! - from the CLI started for the request (spawn → first text delta / result),
+//! - through `/sdk` with the warm pool,
+//! - through `/sdk` with no pool (`claude.pool_size = 0`: a cold spawn per request).
+
+use anyhow::{bail, Context};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 10;
+
+struct Sample {
+    first_token: Duration,
+    total: Duration,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn report(name: &str, samples: &[Sample]) {
+    let ft = median(samples.iter().map(|s| s.first_token).collect());
+    let total = median(samples.iter().map(|s| s.total).collect());
+    println!("| {name} | {} | {} |", super::ms(ft), super::ms(total));
+}
+
+/// The CLI driven directly over stream-json. With `warm`, the clock starts once it has
+/// initialized; otherwise at spawn.
+fn direct(claude: &Path, mock: &str, home: &Path, warm: bool) -> anyhow::Result<Sample> {
+    let started = Instant::now();
+    let mut child = Command::new(claude)
+        .args([
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--system-prompt",
+            "",
+            "--permission-mode",
+            "default",
+            "--include-partial-messages",
+            "--input-format",
+            "stream-json",
+        ])
+        .env("HOME", home)
+        .env("ANTHROPIC_BASE_URL", mock)
+        .env("ANTHROPIC_API_KEY", "dummy")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .current_dir(home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting claude")?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    writeln!(
+        stdin,
+        r#"{{"type":"control_request","request_id":"req_1_bench","request":{{"subtype":"initialize","hooks":null}}}}"#
+    )?;
+    for line in lines.by_ref() {
+        if line?.contains("control_response") {
+            break;
+        }
+    }
+    let t0 = if warm { Instant::now() } else { started };
+    writeln!(
+        stdin,
+        r#"{{"type":"user","session_id":"","message":{{"role":"user","content":"hello"}},"parent_tool_use_id":null}}"#
+    )?;
+    let mut first = None;
+    for line in lines.by_ref() {
+        let line = line?;
+        if first.is_none() && line.contains("text_delta") {
+            first = Some(t0.elapsed());
+        }
+        if line.starts_with(r#"{"type":"result""#) || line.contains(r#""type":"result""#) {
+            let total = t0.elapsed();
+            drop(stdin);
+            let _ = child.wait();
+            return Ok(Sample {
+                first_token: first.unwrap_or(total),
+                total,
+            });
+        }
+    }
+    bail!("claude ended without a result")
+}
+
+/// One streamed request through `/sdk`.
+async fn through_proxy(client: &reqwest::Client, port: u16) -> anyhow::Result<Sample> {
+    let t0 = Instant::now();
+    let mut response = client
+        .post(format!("http://127.0.0.1:{port}/sdk/v1/messages"))
+        .header("content-type", "application/json")
+        .body(r#"{"model":"sonnet","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hello"}]}"#)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("status {}: {}", response.status(), response.text().await?);
+    }
+    let mut first = None;
+    while let Some(chunk) = response.chunk().await? {
+        if first.is_none() && chunk.windows(10).any(|w| w == b"text_delta") {
+            first = Some(t0.elapsed());
+        }
+    }
+    let total = t0.elapsed();
+    Ok(Sample {
+        first_token: first.unwrap_or(total),
+        total,
+    })
+}
+
+fn start_sdk_proxy(
+    binary: &Path,
+    claude: &Path,
+    mock: &str,
+    pool: usize,
+) -> anyhow::Result<super::Proxy> {
+    let home = tempfile::tempdir()?;
+    let port = super::free_port()?;
+    let child = Command::new(binary)
+        .args(["serve", "--port", &port.to_string()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("CLAUDE__CLI_PATH", claude)
+        .env("CLAUDE__POOL_SIZE", pool.to_string())
+        .env("OBSERVABILITY__REQUEST_LOG", "false")
+        .env("ANTHROPIC_BASE_URL", mock)
+        .env("ANTHROPIC_API_KEY", "dummy")
+        .current_dir(home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let proxy = super::Proxy {
+        child,
+        port,
+        _home: home,
+    };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("the proxy did not start");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(proxy)
+}
+
+pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
+    if !claude.is_file() {
+        bail!(
+            "{} not found: install the CLI (`npm ci --prefix tests/e2e`) or pass --claude PATH",
+            claude.display()
+        );
+    }
+    let claude = &std::fs::canonicalize(claude)?;
+    let mock = ccproxy_mock_upstream::Mock::start_with(false).await;
+    mock.set_reply_size(256, 16);
+    let home = tempfile::tempdir()?;
+    let url = mock.url();
+
+    let (c, u, h) = (claude.to_path_buf(), url.clone(), home.path().to_path_buf());
+    let (warm_cli, cold_cli) = tokio::task::spawn_blocking(move || {
+        let warm: anyhow::Result<Vec<Sample>> =
+            (0..RUNS).map(|_| direct(&c, &u, &h, true)).collect();
+        let cold: anyhow::Result<Vec<Sample>> =
+            (0..RUNS).map(|_| direct(&c, &u, &h, false)).collect();
+        Ok::<_, anyhow::Error>((warm?, cold?))
+    })
+    .await??;
+
+    let client = reqwest::Client::new();
+    let pooled = start_sdk_proxy(binary, claude, &url, 2)?;
+    // The first request fills the pool; the measured ones find a warm process each.
+    through_proxy(&client, pooled.port).await?;
+    let mut warm = Vec::new();
+    for _ in 0..RUNS {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        warm.push(through_proxy(&client, pooled.port).await?);
+    }
+    drop(pooled);
+    let cold_proxy = start_sdk_proxy(binary, claude, &url, 0)?;
+    let mut cold = Vec::new();
+    for _ in 0..RUNS {
+        cold.push(through_proxy(&client, cold_proxy.port).await?);
+    }
+    drop(cold_proxy);
+
+    println!("Claude Code mode, streamed reply of 16 deltas from the mock (median of {RUNS}):");
+    println!();
+    println!("| path | first token ms | total ms |");
+    println!("|---|---|---|");
+    report("CLI directly, already initialized", &warm_cli);
+    report("CLI directly, spawned for the request", &cold_cli);
+    report("/sdk, warm pool", &warm);
+    report("/sdk, no pool (spawn per request)", &cold);
+    let added = median(warm.iter().map(|s| s.first_token).collect())
+        .saturating_sub(median(warm_cli.iter().map(|s| s.first_token).collect()));
+    println!();
+    println!(
+        "warm pool first token over the CLI's own: {} ms (target ≤ 50 ms)",
+        super::ms(added)
+    );
+    Ok(())
+}
