@@ -105,10 +105,10 @@ async fn a_full_queue_is_a_429_and_a_crashed_warm_process_is_replaced() {
     }
     assert!(ok, "the slot was never freed");
     // Kill the warm process behind the pool's back: the next request still works.
-    eventually("a warm process", || status_warm(&h) == 1).await;
+    wait_warm(&h, 1).await;
     let pids = h.pids();
     let warm = *pids.last().unwrap();
-    unsafe { libc_kill(warm) };
+    kill_9(warm);
     eventually("the kill", || !alive(warm)).await;
     assert_eq!(
         h.post("/sdk/v1/messages", &user("hello")).await.status(),
@@ -116,21 +116,18 @@ async fn a_full_queue_is_a_429_and_a_crashed_warm_process_is_replaced() {
     );
 }
 
-fn status_warm(h: &Harness) -> u64 {
-    let url = h.url("/sdk/status");
-    let v: Value = std::thread::spawn(move || {
-        let out = std::process::Command::new("curl")
-            .args(["-s", &url])
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    })
-    .join()
-    .unwrap();
-    v["pool"]["warm"].as_u64().unwrap_or(0)
+/// Waits up to 10 s for `n` warm processes in the pool.
+async fn wait_warm(h: &Harness, n: u64) {
+    for _ in 0..200 {
+        if status(h).await["pool"]["warm"] == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the pool never had {n} warm processes");
 }
 
-unsafe fn libc_kill(pid: u32) {
+fn kill_9(pid: u32) {
     std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
@@ -219,7 +216,7 @@ async fn no_cli_process_outlives_the_server() {
         h.post("/sdk/v1/messages", &user("hello")).await.status(),
         200
     );
-    eventually("a warm pool", || status_warm(&h) == 2).await;
+    wait_warm(&h, 2).await;
     let mut body = user("FAKE_HANG");
     body["stream"] = json!(true);
     let mut hanging = h.post("/sdk/v1/messages", &body).await;
@@ -238,6 +235,6 @@ async fn prewarm_fills_the_pool_at_start_up() {
         c.claude.prewarm = true;
     })
     .await;
-    eventually("two warm processes", || status_warm(&h) == 2).await;
+    wait_warm(&h, 2).await;
     assert!(h.user_lines().is_empty());
 }
