@@ -42,6 +42,9 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObservabilityConfig {
+    /// The master switch: `false` skips all per-request observation (no record, access-log line,
+    /// metrics or request log), for the leanest hot path.
+    pub enabled: bool,
     /// Keep a record of every request in SQLite.
     pub request_log: bool,
     /// The SQLite file; default `$XDG_DATA_HOME/ccproxy/requests.db`.
@@ -68,6 +71,7 @@ pub struct ObservabilityConfig {
 impl Default for ObservabilityConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             request_log: true,
             log_db: None,
             retention_days: 30,

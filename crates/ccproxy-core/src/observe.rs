@@ -9,13 +9,12 @@ use crate::error::ErrorTag;
 use crate::record::{surface, DraftCell, RequestRecord};
 use crate::request_log::Pending;
 use crate::server::AppState;
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::Stream;
 use rand::Rng;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -135,26 +134,35 @@ impl Drop for Finish {
     }
 }
 
-/// The response body, watched.
+/// The response body, watched frame by frame (an `http_body::Body` around the real one, so the
+/// frames pass through without conversion and the size hint is kept).
 struct Watched {
-    inner: BodyDataStream,
+    inner: Body,
     finish: Finish,
 }
 
-impl Stream for Watched {
-    type Item = Result<Bytes, axum::Error>;
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_next(cx);
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(Some(Ok(chunk))) => {
-                let now = Instant::now();
-                this.finish.sent += chunk.len() as u64;
-                this.finish.first_byte.get_or_insert(now);
-                if this.finish.event_stream && this.finish.first_token.is_none() && has_token(chunk)
-                {
-                    this.finish.first_token = Some(now);
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    let now = Instant::now();
+                    this.finish.sent += chunk.len() as u64;
+                    this.finish.first_byte.get_or_insert(now);
+                    if this.finish.event_stream
+                        && this.finish.first_token.is_none()
+                        && has_token(chunk)
+                    {
+                        this.finish.first_token = Some(now);
+                    }
                 }
             }
             Poll::Ready(None) => this.finish.ended = true,
@@ -165,6 +173,10 @@ impl Stream for Watched {
             Poll::Pending => {}
         }
         polled
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -215,13 +227,16 @@ pub async fn observe(
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()),
+            .and_then(|v| v.parse().ok())
+            .or_else(|| http_body::Body::size_hint(&body).exact()),
         sent: 0,
         ended: false,
     };
-    let watched = Watched {
-        inner: body.into_data_stream(),
-        finish,
-    };
-    Response::from_parts(parts, Body::from_stream(watched))
+    Response::from_parts(
+        parts,
+        Body::new(Watched {
+            inner: body,
+            finish,
+        }),
+    )
 }

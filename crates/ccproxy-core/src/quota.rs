@@ -1,7 +1,7 @@
 //! The subscription's live quota, read from the `anthropic-ratelimit-unified-*` headers that
 //! upstream sends with every response — no extra calls.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use serde::Serialize;
 use std::sync::Mutex;
 
@@ -26,24 +26,39 @@ pub struct Quota {
 impl Quota {
     /// The quota in `headers`, if they carry any.
     pub fn from_headers(headers: &HeaderMap, now_ms: i64) -> Option<Self> {
-        let get = |suffix: &str| {
+        const P: &str = "anthropic-ratelimit-unified-";
+        // Looked up by static name: no allocation, no name parsing, per response.
+        let name = |n: &'static str| HeaderName::from_static(n);
+        let (status, h5) = (
+            name("anthropic-ratelimit-unified-status"),
+            name("anthropic-ratelimit-unified-5h-utilization"),
+        );
+        let d7 = name("anthropic-ratelimit-unified-7d-utilization");
+        if !headers.contains_key(&status)
+            && !headers.contains_key(&h5)
+            && !headers.contains_key(&d7)
+        {
+            return None;
+        }
+        debug_assert!(status.as_str().starts_with(P));
+        let get = |n: &HeaderName| {
             headers
-                .get(format!("anthropic-ratelimit-unified-{suffix}"))
+                .get(n)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let num = |suffix: &str| get(suffix).and_then(|v| v.parse::<f64>().ok());
-        let int = |suffix: &str| get(suffix).and_then(|v| v.parse::<i64>().ok());
+        let num = |n: &HeaderName| get(n).and_then(|v| v.parse::<f64>().ok());
+        let int = |n: &'static str| get(&name(n)).and_then(|v| v.parse::<i64>().ok());
         let q = Quota {
-            status: get("status"),
-            five_hour_utilization: num("5h-utilization"),
-            five_hour_reset: int("5h-reset"),
-            seven_day_utilization: num("7d-utilization"),
-            seven_day_reset: int("7d-reset"),
-            representative_claim: get("representative-claim"),
-            overage_status: get("overage-status"),
-            overage_utilization: num("overage-utilization"),
-            overage_reset: int("overage-reset"),
+            status: get(&status),
+            five_hour_utilization: num(&h5),
+            five_hour_reset: int("anthropic-ratelimit-unified-5h-reset"),
+            seven_day_utilization: num(&d7),
+            seven_day_reset: int("anthropic-ratelimit-unified-7d-reset"),
+            representative_claim: get(&name("anthropic-ratelimit-unified-representative-claim")),
+            overage_status: get(&name("anthropic-ratelimit-unified-overage-status")),
+            overage_utilization: num(&name("anthropic-ratelimit-unified-overage-utilization")),
+            overage_reset: int("anthropic-ratelimit-unified-overage-reset"),
             observed_at: now_ms,
         };
         let any = q.status.is_some()

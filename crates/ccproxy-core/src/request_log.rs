@@ -58,7 +58,7 @@ pub struct RequestLog {
     metrics: Arc<Metrics>,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Opens (creating and migrating) the database for writing.
 fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
@@ -127,7 +127,16 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
              COMMIT;",
         )?;
     }
-    debug_assert_eq!(SCHEMA_VERSION, 3);
+    if version < 4 {
+        // One index fewer to update per insert; model filters scan the time range instead.
+        conn.execute_batch(
+            "BEGIN;
+             DROP INDEX IF EXISTS requests_model_ts;
+             PRAGMA user_version = 4;
+             COMMIT;",
+        )?;
+    }
+    debug_assert_eq!(SCHEMA_VERSION, 4);
     Ok(conn)
 }
 
@@ -532,7 +541,7 @@ impl RequestLog {
 
     fn path(&self) -> Result<&Path, String> {
         self.settings.path.as_deref().ok_or_else(|| {
-            "the request log is disabled (observability.request_log = false)".to_string()
+            "the request log is disabled (observability.enabled or observability.request_log is false)".to_string()
         })
     }
 

@@ -71,17 +71,21 @@ pub enum StartError {
 
 /// The application with all middleware, for a given state. Tests can drive it without a socket.
 pub fn app(state: Arc<AppState>) -> Router {
-    routes::routes()
+    let router = routes::routes()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::admit,
         ))
-        .layer(cors::layer(&state.config.server.cors_origins))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(cors::layer(&state.config.server.cors_origins));
+    let router = if state.config.observability.enabled {
+        router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,
         ))
-        .with_state(state)
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// A running server.
@@ -181,7 +185,11 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
     let obs = &config.observability;
     let request_log = RequestLog::start(
         LogSettings {
-            path: if obs.request_log { obs.db_path() } else { None },
+            path: if obs.enabled && obs.request_log {
+                obs.db_path()
+            } else {
+                None
+            },
             queue_capacity: obs.queue_capacity,
             retention: Duration::from_secs(obs.retention_days.saturating_mul(86_400)),
             max_bytes: obs.max_db_mb.saturating_mul(1024 * 1024),

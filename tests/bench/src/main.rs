@@ -187,7 +187,11 @@ impl Drop for Proxy {
 }
 
 /// Starts `ccproxy serve` against the mock; returns it and the time until it accepted a connection.
-fn start_proxy(binary: &PathBuf, upstream: &str, log: bool) -> anyhow::Result<(Proxy, Duration)> {
+fn start_proxy(
+    binary: &PathBuf,
+    upstream: &str,
+    observe: bool,
+) -> anyhow::Result<(Proxy, Duration)> {
     let home = tempfile::tempdir()?;
     let creds = home.path().join(".config/ccproxy/credentials.json");
     std::fs::create_dir_all(creds.parent().context("parent")?)?;
@@ -203,8 +207,8 @@ fn start_proxy(binary: &PathBuf, upstream: &str, log: bool) -> anyhow::Result<(P
         .env("HOME", home.path())
         .env("CLAUDE__API_BASE_URL", upstream)
         .env(
-            "OBSERVABILITY__REQUEST_LOG",
-            if log { "true" } else { "false" },
+            "OBSERVABILITY__ENABLED",
+            if observe { "true" } else { "false" },
         )
         .current_dir(home.path())
         .stdout(Stdio::null())
@@ -336,11 +340,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let peak_rss = rss_kib(pid, "VmHWM:").unwrap_or(0);
 
-    // The cost of the request log: the same pass-through with it off (a second proxy; the
-    // first one's writer is drained before each of its runs).
+    // The cost of observability (record, access log, metrics, request log): the same
+    // pass-through with `observability.enabled = false` (a second proxy; the first one's writer
+    // is drained before each of its runs).
     let (quiet, _) = start_proxy(&args.binary, &mock.url(), false)?;
     println!();
-    println!("| body | response | concurrency | request log on p50 ms | off p50 ms | on req/s | off req/s |");
+    println!("| body | response | concurrency | observability on p50 ms | off p50 ms | on req/s | off req/s |");
     println!("|---|---|---|---|---|---|---|");
     for size in [2 * 1024, 50 * 1024] {
         for stream in [false, true] {

@@ -582,3 +582,51 @@ async fn the_oldest_records_go_when_the_database_is_too_big() {
         .unwrap();
     assert_eq!(st["rows"], 0);
 }
+
+#[tokio::test]
+async fn the_master_switch_turns_all_observation_off() {
+    let h = Harness::with(|c| c.observability.enabled = false).await;
+    let r = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "requests are still proxied");
+    r.bytes().await.unwrap();
+    let text = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("ccproxy_requests_total{"), "{text}");
+    let r = h.http.get(h.url("/logs/status")).send().await.unwrap();
+    let message = expect_error(r, 404, "not_found_error").await;
+    assert!(message.contains("observability.enabled"), "{message}");
+    assert!(!h._data.path().join("requests.db").exists());
+}
+
+#[tokio::test]
+async fn watched_responses_keep_their_exact_length() {
+    let h = Harness::new().await;
+    let r = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let len = r.headers()["content-length"].to_str().unwrap().to_string();
+    assert_eq!(r.bytes().await.unwrap().len().to_string(), len);
+    // An error the proxy answers itself, too (it used to be re-chunked by the watcher).
+    let r = h.http.get(h.url("/nope")).send().await.unwrap();
+    assert!(r.headers().contains_key("content-length"));
+    rows(&h, 2).await;
+}

@@ -83,51 +83,50 @@ pub fn from_message(body: &[u8]) -> Option<Usage> {
     Some(u)
 }
 
-/// Usage of a streamed message, from its raw SSE bytes in any chunking. Only the
-/// `message_start` and `message_delta` events are parsed; the deltas of the content are skipped
-/// by a substring test.
+/// Usage of a streamed message, from its raw SSE bytes in any chunking. Only two events are
+/// parsed: the first `message_start` (model, input and cache tokens) and the last
+/// `message_delta` (the final counts), found by substring search — the content deltas between
+/// them are never looked at. (In a data line the JSON is compact, and inside a string a quote
+/// is escaped, so `"message_start"` only matches an event's type.)
 pub fn from_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Option<Usage> {
-    let mut all = Vec::new();
-    for c in chunks {
-        all.extend_from_slice(c);
-    }
-    let mut usage: Option<Usage> = None;
-    for line in all.split(|b| *b == b'\n') {
-        let Some(data) = line.strip_prefix(b"data:") else {
-            continue;
-        };
-        let start = contains(data, b"\"message_start\"");
-        if !start && !contains(data, b"\"message_delta\"") {
-            continue;
+    let chunks: Vec<&[u8]> = chunks.into_iter().collect();
+    let joined;
+    let all: &[u8] = match chunks.as_slice() {
+        [one] => one,
+        many => {
+            joined = many.concat();
+            &joined
         }
-        let Ok(event) = serde_json::from_slice::<MessageProbe>(data.trim_ascii()) else {
-            continue;
-        };
-        match event.kind.as_deref() {
-            Some("message_start") => {
-                let message = event.message.as_deref();
-                let mut u = Usage {
-                    model: message.and_then(|m| m.model.clone()),
-                    ..Usage::default()
-                };
-                if let Some(v) = message.and_then(|m| m.usage.as_ref()) {
-                    u.merge(v);
-                }
-                usage = Some(u);
+    };
+    let start_at = memchr::memmem::find(all, b"\"message_start\"")?;
+    let start: MessageProbe = serde_json::from_slice(data_line(all, start_at)?).ok()?;
+    let message = start.message.as_deref();
+    let mut usage = Usage {
+        model: message.and_then(|m| m.model.clone()),
+        ..Usage::default()
+    };
+    if let Some(v) = message.and_then(|m| m.usage.as_ref()) {
+        usage.merge(v);
+    }
+    if let Some(delta_at) = memchr::memmem::rfind(all, b"\"message_delta\"") {
+        if let Some(delta) = data_line(all, delta_at)
+            .and_then(|line| serde_json::from_slice::<MessageProbe>(line).ok())
+        {
+            if let Some(v) = delta.usage.as_ref() {
+                usage.merge(v);
             }
-            Some("message_delta") => {
-                if let (Some(u), Some(v)) = (usage.as_mut(), event.usage.as_ref()) {
-                    u.merge(v);
-                }
-            }
-            _ => {}
         }
     }
-    usage
+    Some(usage)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// The JSON of the `data:` line containing byte `at`.
+fn data_line(all: &[u8], at: usize) -> Option<&[u8]> {
+    let begin = memchr::memrchr(b'\n', &all[..at]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &all[at..]).map_or(all.len(), |i| at + i);
+    all[begin..end]
+        .strip_prefix(b"data:")
+        .map(<[u8]>::trim_ascii)
 }
 
 #[cfg(test)]
