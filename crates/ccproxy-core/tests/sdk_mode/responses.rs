@@ -240,4 +240,33 @@ async fn the_request_log_records_sdk_turns() {
         assert_eq!(row["cache_write_tokens"], 12131);
         assert_eq!(row["cli_cost_usd"], 0.060731);
     }
+    let metrics = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"ccproxy_requests_total{mode="sdk",surface="anthropic",route="/sdk/v1/messages""#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ccproxy_tokens_total{mode="sdk""#),
+        "{metrics}"
+    );
+    let summary: Value = h
+        .http
+        .get(h.url("/logs/summary?window=1h"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["totals"]["requests"], 2, "{summary}");
 }
