@@ -2,20 +2,23 @@
 # The whole test suite, after installing what it needs. CI (.ci/run) runs exactly this.
 #
 # Installs the pinned client programs the end-to-end tests drive through the proxy — the
-# official Anthropic Python SDK (tests/e2e/requirements.txt, into target/e2e-venv) and the real
-# Claude Code CLI (tests/e2e/package.json) — and an OS keychain for the keyring-storage test
-# (gnome-keyring's Secret Service on a private D-Bus session), then runs every test of the
-# GUI-free workspace. Extra arguments go to `cargo test` (e.g. a test name filter).
+# official Anthropic and OpenAI Python SDKs (tests/e2e/requirements.txt, into target/e2e-venv)
+# and the real Claude Code CLI (tests/e2e/package.json) — an OS keychain for the keyring-storage
+# test (gnome-keyring's Secret Service on a private D-Bus session), and Debian's chromium with
+# playwright-core (tests/ui/package.json) for the web UI; then runs every test of the GUI-free
+# workspace and the browser tests (screenshots in target/ui-screenshots/). Extra arguments go to
+# `cargo test` (e.g. a test name filter; the browser tests are then skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${CCPROXY_IN_DBUS:-}" ]; then
-  if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null; then
+  if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null \
+    || [ ! -x /usr/bin/chromium ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      gnome-keyring dbus dbus-daemon >/dev/null
+      gnome-keyring dbus dbus-daemon chromium >/dev/null
   fi
 
   if [ ! -x target/e2e-venv/bin/python ]; then
@@ -23,6 +26,7 @@ if [ -z "${CCPROXY_IN_DBUS:-}" ]; then
   fi
   target/e2e-venv/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 
   # Re-run this script inside a private D-Bus session, where the keychain lives.
   export CCPROXY_IN_DBUS=1
@@ -36,3 +40,11 @@ export CCPROXY_TEST_KEYRING=1
 # With this set, a missing client program or keychain fails its test instead of skipping it.
 export CCPROXY_E2E_REQUIRED=1
 cargo test --locked "$@"
+
+if [ "$#" -eq 0 ]; then
+  # The web UI in a real browser, against the real binary and the mock upstream.
+  cargo build --locked -q -p ccproxy-cli -p ccproxy-mock-upstream
+  (cd tests/ui && CCPROXY_BIN="$PWD/../../target/debug/ccproxy" \
+    MOCK_BIN="$PWD/../../target/debug/mock-upstream" \
+    node --test --test-concurrency=1 ui.test.mjs)
+fi

@@ -66,36 +66,71 @@ pub fn load(source: &ConfigArg, args: Option<&ServeArgs>) -> anyhow::Result<Load
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(&args.source, Some(&args))?;
     ccproxy_core::telemetry::init(&loaded.config.server).map_err(anyhow::Error::msg)?;
-    if let Some(file) = &loaded.file {
-        tracing::info!("configuration file: {}", file.display());
-    }
-    let config = Arc::new(loaded.config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut signal = ShutdownSignal::install()?;
-        let handle = ccproxy_core::server::start(config.clone()).await?;
-        let addr = handle.local_addr();
-        tracing::info!(
-            "ccproxy {} listening on http://{addr} — API mode: ANTHROPIC_BASE_URL=http://{addr}/api",
-            env!("CARGO_PKG_VERSION")
-        );
-        let status = handle.state().credentials.status();
-        if status.state != "valid" {
-            tracing::warn!(
-                "credentials: {} — {}",
-                status.state,
-                status.message.as_deref().unwrap_or("requests will refresh the token first")
-            );
+        let mut loaded = loaded;
+        let mut previous = None;
+        // Settings changed in the web UI restart the server with the configuration reloaded
+        // from the same sources; a reload or start that fails goes back to the last good one.
+        loop {
+            if let Some(file) = &loaded.file {
+                tracing::info!("configuration file: {}", file.display());
+            }
+            let host = loaded.settings_host();
+            let config = Arc::new(loaded.config.clone());
+            let handle = match ccproxy_core::server::start_with(config, host).await {
+                Ok(handle) => handle,
+                Err(e) => match previous.take() {
+                    Some(good) => {
+                        tracing::error!("cannot start with the new settings ({e}); going back to the previous ones");
+                        loaded = good;
+                        continue;
+                    }
+                    None => return Err(e.into()),
+                },
+            };
+            announce(&handle);
+            tokio::select! {
+                _ = signal.recv() => {
+                    tracing::info!("shutting down");
+                    handle.shutdown().await.context("shutting down")?;
+                    tracing::info!("stopped");
+                    return Ok::<_, anyhow::Error>(ExitCode::SUCCESS);
+                }
+                _ = handle.restart_requested() => {
+                    tracing::info!("restarting with the new settings");
+                    handle.shutdown().await.context("shutting down for a restart")?;
+                    match load(&args.source, Some(&args)) {
+                        Ok(reloaded) => previous = Some(std::mem::replace(&mut loaded, reloaded)),
+                        Err(e) => tracing::error!("the new settings do not load ({e:#}); keeping the previous ones"),
+                    }
+                }
+            }
         }
-        signal.recv().await;
-        tracing::info!("shutting down");
-        handle.shutdown().await.context("shutting down")?;
-        tracing::info!("stopped");
-        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
+}
+
+fn announce(handle: &ccproxy_core::server::ServerHandle) {
+    let addr = handle.local_addr();
+    tracing::info!(
+        "ccproxy {} listening on http://{addr} — API mode: ANTHROPIC_BASE_URL=http://{addr}/api",
+        env!("CARGO_PKG_VERSION")
+    );
+    let status = handle.state().credentials.status();
+    if status.state != "valid" {
+        tracing::warn!(
+            "credentials: {} — {}",
+            status.state,
+            status
+                .message
+                .as_deref()
+                .unwrap_or("requests will refresh the token first")
+        );
+    }
 }
 
 /// Ctrl-C, or SIGTERM on Unix. Created before the server starts, so a signal that arrives the

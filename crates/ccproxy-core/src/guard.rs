@@ -3,8 +3,9 @@
 //!
 //! Host rule: IP literals (a rebinding attack always uses a DNS name), `localhost` and names
 //! under `.localhost`, and the names in `server.allowed_hosts` (`*` admits any) are accepted;
-//! anything else is 403. Auth rule: when a token is configured every route except `GET /health`
-//! and the OAuth callback (`GET /oauth/callback`, `GET /callback`, protected by `state`) requires it, as `x-api-key` (which takes precedence) or `Authorization: Bearer`, compared in
+//! anything else is 403. Auth rule: when a token is configured every route except `GET /health`,
+//! the web UI's page and assets (`GET /`, `GET /ui/…`: no data) and the OAuth callback
+//! (`GET /oauth/callback`, `GET /callback`, protected by `state`) requires it, as `x-api-key` (which takes precedence) or `Authorization: Bearer`, compared in
 //! constant time.
 
 use crate::error::ApiError;
@@ -72,8 +73,12 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
     }
     if let Some(expected) = &state.config.security.auth_token {
         // The login callback is protected by its `state` instead: the browser cannot send a token.
+        // The UI's page and assets hold no data: the browser loads them before it has a token.
         let open = request.method() == Method::GET
-            && matches!(path, "/health" | "/oauth/callback" | "/callback");
+            && (matches!(
+                path,
+                "/health" | "/oauth/callback" | "/callback" | "/" | "/favicon.ico"
+            ) || path.starts_with("/ui/"));
         if !open {
             let ok = presented_token(request.headers())
                 .is_some_and(|given| bool::from(given.ct_eq(expected.expose_secret().as_bytes())));

@@ -17,6 +17,7 @@ pub mod redact;
 pub mod request_log;
 pub mod sdk;
 pub mod server;
+pub mod settings;
 pub mod telemetry;
 pub mod upstream;
 

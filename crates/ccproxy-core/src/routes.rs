@@ -6,6 +6,7 @@ mod logs;
 mod oauth;
 mod openai;
 mod sdk;
+mod ui;
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -20,6 +21,11 @@ use std::sync::Arc;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/health", get(info::health))
+        .route("/", get(ui::index))
+        .route("/ui/{*path}", get(ui::file))
+        .route("/favicon.ico", get(ui::favicon))
+        .route("/api/settings", get(ui::get_settings).put(ui::put_settings))
+        .route("/api/token", post(ui::new_token))
         .route("/api/status", get(info::status))
         .route("/api/v1/models", get(info::models))
         .route("/api/models", get(info::models))

@@ -40,6 +40,8 @@ pub struct AppState {
     pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
     /// Claude Code mode: the CLI, its warm pool and sessions.
     pub sdk: Arc<crate::sdk::Sdk>,
+    /// Where UI changes to settings go, and the restart request.
+    pub settings: crate::settings::SettingsHost,
 }
 
 /// Why the server did not start.
@@ -115,6 +117,12 @@ impl ServerHandle {
         &self.state
     }
 
+    /// Completes when settings were changed (`PUT /api/settings`) and the host should restart
+    /// the server with the reloaded configuration.
+    pub async fn restart_requested(&self) {
+        self.state.settings.restart.notified().await;
+    }
+
     /// Stops accepting, lets in-flight requests finish for up to `server.shutdown_timeout_secs`,
     /// then closes whatever is left.
     pub async fn shutdown(self) -> std::io::Result<()> {
@@ -158,8 +166,17 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
     Ok((listener, bound))
 }
 
-/// Binds and starts serving. Returns once the socket is listening.
+/// Binds and starts serving. Returns once the socket is listening. Settings are read-only.
 pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
+    start_with(config, crate::settings::SettingsHost::default()).await
+}
+
+/// [`start`], with where settings changed in the web UI are written (the host restarts the
+/// server when [`ServerHandle::restart_requested`] fires).
+pub async fn start_with(
+    config: Arc<Config>,
+    settings: crate::settings::SettingsHost,
+) -> Result<ServerHandle, StartError> {
     let ip = config
         .server
         .bind_ip()
@@ -213,6 +230,7 @@ pub async fn start(config: Arc<Config>) -> Result<ServerHandle, StartError> {
         stopping: stopped.clone(),
         logins: tokio::sync::Mutex::new(Vec::new()),
         sdk: crate::sdk::Sdk::new(config.clone()),
+        settings,
     });
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {
         Some(port) => {

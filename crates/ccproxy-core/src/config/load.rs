@@ -345,6 +345,34 @@ fn describe_figment_error(e: &figment::Error) -> String {
     format!("{what} (from {source})")
 }
 
+impl LoadedConfig {
+    /// Where the web UI's settings go: the TOML file read (else the user's default one), with
+    /// the editable keys that flags, the environment or `.env` set — those win over the file.
+    pub fn settings_host(&self) -> crate::settings::SettingsHost {
+        let file = self
+            .file
+            .clone()
+            .or_else(|| super::config_dir().map(|d| d.join("config.toml")));
+        let from_file = |source: &str| {
+            self.file
+                .as_ref()
+                .is_some_and(|f| source.ends_with(&f.display().to_string()))
+        };
+        let locked = crate::settings::EDITABLE
+            .iter()
+            .filter_map(|(key, _)| {
+                let source = self.source_of(key);
+                (source != "default" && !from_file(&source)).then(|| (key.to_string(), source))
+            })
+            .collect();
+        crate::settings::SettingsHost {
+            file,
+            locked,
+            restart: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod observability;
 mod openai;
 mod proxy;
 mod security;
+mod ui;
 
 use ccproxy_core::config::Config;
 use ccproxy_core::server::{self, ServerHandle, StartError};

@@ -1,0 +1,149 @@
+//! The web UI (`ui/`, embedded in the binary so it works headless) and the two routes only it
+//! needs: `GET`/`PUT /api/settings` and `POST /api/token`.
+//!
+//! The page and its assets are open (they hold no data, and a browser cannot send the API token
+//! to load them); everything they show comes from the token-protected API.
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::settings::{self, SettingsError};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ccproxy_protocol::error::ErrorKind;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The embedded files: path under `/ui/`, content type, bytes.
+const ASSETS: [(&str, &str, &[u8]); 6] = [
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../../ui/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../../ui/app.css"),
+    ),
+    (
+        "icon.png",
+        "image/png",
+        include_bytes!("../../../../icons/32x32.png"),
+    ),
+    (
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../../ui/vendor/uplot/uPlot.iife.min.js"),
+    ),
+    (
+        "vendor/uplot/uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../../ui/vendor/uplot/uPlot.min.css"),
+    ),
+    (
+        "vendor/uplot/LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../../../ui/vendor/uplot/LICENSE"),
+    ),
+];
+
+const INDEX: &[u8] = include_bytes!("../../../../ui/index.html");
+
+fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// `GET /`: the UI.
+pub async fn index() -> Response {
+    let mut r = asset("text/html; charset=utf-8", INDEX);
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             connect-src 'self' http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'",
+        ),
+    );
+    r.headers_mut()
+        .insert("x-frame-options", HeaderValue::from_static("DENY"));
+    r
+}
+
+/// `GET /favicon.ico` (browsers ask for it whatever the page says).
+pub async fn favicon() -> Response {
+    asset("image/png", include_bytes!("../../../../icons/32x32.png"))
+}
+
+/// `GET /ui/{*path}`
+pub async fn file(Path(path): Path<String>) -> Response {
+    match ASSETS.iter().find(|(p, _, _)| *p == path) {
+        Some((_, content_type, bytes)) => asset(content_type, bytes),
+        None => ApiError::new(ErrorKind::NotFound, format!("no UI file `{path}`")).into_response(),
+    }
+}
+
+/// `GET /api/settings`: the values the UI may change, their sources and whether they can be.
+pub async fn get_settings(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(settings::describe(&state.config, &state.settings))
+}
+
+/// `PUT /api/settings` with `{"key": value, …}`: checked, written, then the server restarts.
+pub async fn put_settings(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
+    let changes = body.as_object().ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::InvalidRequest,
+            "the body must be an object of settings",
+        )
+    })?;
+    settings::apply(&state.config, &state.settings, changes).map_err(|e| {
+        let kind = match e {
+            SettingsError::Write { .. } => ErrorKind::Internal,
+            _ => ErrorKind::InvalidRequest,
+        };
+        ApiError::new(kind, e.to_string())
+    })?;
+    let host = changes
+        .get("server.host")
+        .and_then(Value::as_str)
+        .unwrap_or(&state.config.server.host)
+        .to_string();
+    let port = changes
+        .get("server.port")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::from(state.addr.port()));
+    let host = if host == "0.0.0.0" || host == "::" {
+        "127.0.0.1".to_string()
+    } else {
+        host
+    };
+    tracing::info!(keys = ?changes.keys().collect::<Vec<_>>(), "settings changed from the UI; restarting");
+    // Answer first; the host restarts the server once this response is on its way.
+    let state2 = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        state2.settings.restart.notify_one();
+    });
+    Ok((
+        StatusCode::OK,
+        Json(json!({"saved": true, "restarting": true, "url": format!("http://{host}:{port}")})),
+    )
+        .into_response())
+}
+
+/// `POST /api/token`: a new random API token (not saved: `PUT /api/settings` saves it).
+pub async fn new_token() -> Json<Value> {
+    Json(json!({"token": crate::api_token::generate()}))
+}
