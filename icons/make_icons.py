@@ -3,7 +3,9 @@ as PNG files with the standard library only. Run from the repository root:
 
     python3 icons/make_icons.py
 
-The desktop issue will derive every platform size from icon.png with `npx tauri icon`.
+Every platform size of the app icon (icon.icns, icon.ico, Square*Logo.png, …) is derived from
+icon.png by `npx tauri icon icons/icon.png -o icons` (see src-tauri/README.md). The tray icons
+(tray-running.png, tray-stopped.png, tray-login.png) show the server's state by their colour.
 """
 
 import math
@@ -44,6 +46,15 @@ def icon(x, y, size, fg=(217, 119, 87), bg=(31, 41, 55)):
     return bg + (255,)
 
 
+TRAY = {
+    "tray-running.png": (217, 119, 87),  # the brand orange: serving
+    "tray-stopped.png": (140, 140, 140),  # grey: stopped
+    "tray-login.png": (234, 179, 8),  # amber: running, but no usable login
+}
+
+
 if __name__ == "__main__":
-    for size, name in [(512, "icon.png"), (128, "128x128.png"), (32, "32x32.png")]:
+    for size, name in [(1024, "icon.png"), (128, "128x128.png"), (32, "32x32.png")]:
         png(f"icons/{name}", size, icon)
+    for name, fg in TRAY.items():
+        png(f"icons/{name}", 64, lambda x, y, s, fg=fg: icon(x, y, s, fg=fg))

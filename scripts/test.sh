@@ -47,4 +47,6 @@ if [ "$#" -eq 0 ]; then
   (cd tests/ui && CCPROXY_BIN="$PWD/../../target/debug/ccproxy" \
     MOCK_BIN="$PWD/../../target/debug/mock-upstream" \
     node --test --test-concurrency=1 ui.test.mjs)
+  # The desktop app: tray, window, WebDriver (installs its own dependencies).
+  ./scripts/test-desktop.sh
 fi

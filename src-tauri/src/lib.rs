@@ -1,0 +1,275 @@
+//! The CCProxy desktop app: a tray icon that starts and stops the proxy server (hosted
+//! in-process through `ccproxy-core`'s handle), and a window that shows the server's own web UI.
+//!
+//! - One instance: a second launch opens the first one's window.
+//! - The window is created when asked for and destroyed when closed, so no WebView is kept alive
+//!   while only the tray shows; the app keeps running in the tray until **Quit**, which stops the
+//!   server gracefully.
+//! - App settings (start the server at launch, the last window size) live in the
+//!   `tauri-plugin-store` file `settings.json`; server settings live in the same config file as
+//!   `ccproxy serve`'s, edited on the UI's Settings page.
+//! - Without a tray host (some Linux desktops) the window opens at launch, so the app is never
+//!   unreachable.
+
+pub mod host;
+pub mod tray;
+
+use host::{Host, Status};
+use std::sync::Arc;
+use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tauri_plugin_shell::ShellExt;
+use tauri_plugin_store::StoreExt;
+
+const STORE: &str = "settings.json";
+
+/// Opens (or focuses) the window on the server's web UI, at `page` (`status`, `dashboard`, …).
+pub async fn open_window(app: &AppHandle, page: &str) {
+    let host = app.state::<Arc<Host>>().inner().clone();
+    let url = match host.status().await {
+        Status::Running { addr } => format!("http://{addr}/#{page}"),
+        _ => {
+            host.start().await;
+            tray::refresh(app).await;
+            match host.status().await {
+                Status::Running { addr } => format!("http://{addr}/#{page}"),
+                _ => return,
+            }
+        }
+    };
+    if let Some(w) = app.get_webview_window("main") {
+        if let Ok(u) = url.parse() {
+            let _ = w.navigate(u);
+        }
+        let _ = w.show();
+        let _ = w.set_focus();
+        return;
+    }
+    let Ok(parsed) = url.parse() else { return };
+    let (width, height) = app
+        .store(STORE)
+        .ok()
+        .and_then(|s| s.get("window"))
+        .and_then(|v| Some((v["width"].as_f64()?, v["height"].as_f64()?)))
+        .unwrap_or((1000.0, 760.0));
+    let built = WebviewWindowBuilder::new(app, "main", WebviewUrl::External(parsed))
+        .title("CCProxy")
+        .inner_size(width, height)
+        .min_inner_size(480.0, 400.0)
+        .build();
+    match built {
+        Ok(w) => {
+            let _ = w.set_focus();
+        }
+        Err(e) => tracing::error!("cannot open the window: {e}"),
+    }
+}
+
+/// Handles a tray menu item.
+pub async fn on_menu(app: &AppHandle, id: &str) {
+    let host = app.state::<Arc<Host>>().inner().clone();
+    match id {
+        "start" => {
+            host.start().await;
+        }
+        "stop" => {
+            host.stop().await;
+        }
+        "dashboard" => open_window(app, "dashboard").await,
+        "login" if !tray::snapshot(&host).await.logged_in => open_window(app, "login").await,
+        "login" => {
+            let done = host
+                .with_state(|s| (s.http.clone(), s.config.clone()))
+                .await;
+            if let Some((http, config)) = done {
+                if let Some(store) = config.auth.ccproxy_store() {
+                    if let Err(e) = ccproxy_core::login::logout(&http, &config.oauth, &store).await
+                    {
+                        tracing::warn!("logout: {e}");
+                    }
+                }
+            }
+        }
+        "logs" => {
+            if let Some(dir) = ccproxy_core::config::data_dir() {
+                let _ = std::fs::create_dir_all(&dir);
+                #[allow(deprecated)]
+                if let Err(e) = app.shell().open(dir.display().to_string(), None) {
+                    tracing::warn!("cannot open {}: {e}", dir.display());
+                }
+            }
+        }
+        "quit" => {
+            host.stop().await;
+            app.exit(0);
+            return;
+        }
+        other if other.starts_with("copy-") => {
+            tray::copy_snippet(app, other).await;
+        }
+        _ => {}
+    }
+    tray::refresh(app).await;
+}
+
+/// `invoke("server_status")`: the server's state.
+#[tauri::command]
+async fn server_status(app: AppHandle) -> tray::Snapshot {
+    tray::snapshot(app.state::<Arc<Host>>().inner()).await
+}
+
+/// `invoke("start_server")`
+#[tauri::command]
+async fn start_server(app: AppHandle) -> Status {
+    let status = app.state::<Arc<Host>>().inner().start().await;
+    tray::refresh(&app).await;
+    status
+}
+
+/// `invoke("stop_server")`: stops the server (the window, showing its UI, stays open).
+#[tauri::command]
+async fn stop_server(app: AppHandle) -> Status {
+    let status = app.state::<Arc<Host>>().inner().stop().await;
+    tray::refresh(&app).await;
+    status
+}
+
+/// `invoke("copy_snippet", {id})`: what the tray's Copy env snippet item does.
+#[tauri::command]
+async fn copy_snippet(app: AppHandle, id: String) -> Option<String> {
+    tray::copy_snippet(&app, &id).await
+}
+
+/// Whether a tray host is there to show the icon: a StatusNotifierItem watcher on the session
+/// bus, or an XEmbed system tray on the X display (what libayatana-appindicator falls back to).
+/// Elsewhere than Linux there always is one. Call on the main thread.
+fn tray_host_present() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        if std::env::var_os("CCPROXY_ASSUME_TRAY").is_some() {
+            return true;
+        }
+        let sni = std::process::Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.kde.StatusNotifierWatcher",
+            ])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"));
+        sni || xembed_tray()
+    }
+    #[cfg(not(target_os = "linux"))]
+    true
+}
+
+/// Whether an XEmbed system tray owns the `_NET_SYSTEM_TRAY_S<screen>` selection.
+#[cfg(target_os = "linux")]
+fn xembed_tray() -> bool {
+    let Ok(xlib) = x11_dl::xlib::Xlib::open() else {
+        return false;
+    };
+    // SAFETY: plain Xlib calls on a display opened and closed here; every pointer passed is
+    // either that display or a NUL-terminated string that outlives the call.
+    unsafe {
+        let display = (xlib.XOpenDisplay)(std::ptr::null());
+        if display.is_null() {
+            return false;
+        }
+        let screen = (xlib.XDefaultScreen)(display);
+        let name = std::ffi::CString::new(format!("_NET_SYSTEM_TRAY_S{screen}")).expect("no NUL");
+        let atom = (xlib.XInternAtom)(display, name.as_ptr(), 0);
+        let owner = (xlib.XGetSelectionOwner)(display, atom);
+        (xlib.XCloseDisplay)(display);
+        owner != 0
+    }
+}
+
+/// Starts the app.
+pub fn run() {
+    let _ = tracing_subscriber_init();
+    let host = Host::new();
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move { open_window(&app, "status").await });
+        }))
+        .plugin(tauri_plugin_shell::init())
+        .plugin(tauri_plugin_store::Builder::default().build())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .manage(host.clone())
+        .invoke_handler(tauri::generate_handler![
+            server_status,
+            start_server,
+            stop_server,
+            copy_snippet
+        ])
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            tray::create(&handle)?;
+            let auto_start = app
+                .store(STORE)
+                .ok()
+                .and_then(|s| s.get("auto_start"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
+            let tray_host = tray_host_present();
+            if !tray_host {
+                tracing::warn!("no system tray to show the icon in: opening the window instead");
+            }
+            let show_window = !tray_host || std::env::var_os("CCPROXY_OPEN_WINDOW").is_some();
+            tauri::async_runtime::spawn(async move {
+                if auto_start {
+                    handle.state::<Arc<Host>>().inner().start().await;
+                }
+                tray::refresh(&handle).await;
+                if show_window {
+                    open_window(&handle, "status").await;
+                }
+                // The menu's login, quota and CLI lines follow the server.
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    tray::refresh(&handle).await;
+                }
+            });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { .. } = event {
+                // Remember the size, then let the window (and its WebView) be destroyed.
+                if let (Ok(size), Ok(scale)) = (window.inner_size(), window.scale_factor()) {
+                    let logical = size.to_logical::<f64>(scale);
+                    if let Ok(store) = window.app_handle().store(STORE) {
+                        store.set(
+                            "window",
+                            serde_json::json!({"width": logical.width, "height": logical.height}),
+                        );
+                    }
+                }
+            }
+        })
+        .build(tauri::generate_context!())
+        .expect("building the app");
+    app.run(move |app, event| {
+        if let RunEvent::ExitRequested { code, api, .. } = &event {
+            // Closing the last window keeps the app in the tray; only Quit (an explicit exit
+            // code) ends it.
+            if code.is_none() {
+                api.prevent_exit();
+            }
+        }
+        if let RunEvent::Exit = event {
+            let host = app.state::<Arc<Host>>().inner().clone();
+            tauri::async_runtime::block_on(async move {
+                host.stop().await;
+            });
+        }
+    });
+}
+
+fn tracing_subscriber_init() -> Result<(), String> {
+    let server = ccproxy_core::config::ServerConfig::default();
+    ccproxy_core::telemetry::init(&server)
+}

@@ -1,0 +1,258 @@
+//! The tray icon and its menu: server state, Start/Stop, login and quota, copyable environment
+//! snippets, and the way to the dashboard. The menu is rebuilt from the server's state every few
+//! seconds and after every action; the icon's colour follows the state (running, stopped, running
+//! without a usable login).
+
+use crate::host::{Host, Status};
+use std::sync::Arc;
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuBuilder, MenuItem, MenuItemBuilder, Submenu, SubmenuBuilder};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager, Wry};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+
+pub const TRAY_ID: &str = "ccproxy";
+
+/// Everything the menu shows, read from the running server.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Snapshot {
+    pub status: String,
+    pub running: bool,
+    pub addr: Option<String>,
+    pub login: String,
+    pub logged_in: bool,
+    pub quota: Option<String>,
+    pub cli: String,
+    pub token: Option<String>,
+}
+
+pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
+    let status = host.status().await;
+    let mut s = Snapshot {
+        status: match &status {
+            Status::Running { addr } => format!("Running on {addr}"),
+            Status::Stopped => "Stopped".into(),
+            Status::Error { message } => format!("Error: {}", first_line(message)),
+        },
+        running: matches!(status, Status::Running { .. }),
+        addr: match status {
+            Status::Running { addr } => Some(addr.to_string()),
+            _ => None,
+        },
+        login: "Not logged in".into(),
+        cli: "Claude Code CLI: –".into(),
+        ..Snapshot::default()
+    };
+    let read = host
+        .with_state(|state| {
+            let c = state.credentials.status();
+            let logged_in =
+                matches!(c.state, "valid" | "expiring") || (c.state == "expired" && c.can_refresh);
+            let login = if logged_in {
+                format!(
+                    "Logged in: {}{}",
+                    c.account_email.as_deref().unwrap_or("Claude account"),
+                    c.subscription_type
+                        .as_deref()
+                        .map(|t| format!(" ({t})"))
+                        .unwrap_or_default()
+                )
+            } else {
+                "Not logged in".to_string()
+            };
+            let quota = state.quota.get().map(|q| {
+                let pct = |v: Option<f64>| {
+                    v.map(|v| format!("{:.0} %", v * 100.0))
+                        .unwrap_or_else(|| "–".into())
+                };
+                format!(
+                    "Quota: 5h {} · 7d {}",
+                    pct(q.five_hour_utilization),
+                    pct(q.seven_day_utilization)
+                )
+            });
+            let token = state.config.security.auth_token.as_ref().map(|t| {
+                use secrecy::ExposeSecret;
+                t.expose_secret().to_string()
+            });
+            (logged_in, login, quota, token, state.sdk.clone())
+        })
+        .await;
+    if let Some((logged_in, login, quota, token, sdk)) = read {
+        s.logged_in = logged_in;
+        s.login = login;
+        s.quota = quota;
+        s.token = token;
+        let cli = sdk.cli_status().await;
+        s.cli = match (cli["found"].as_bool(), cli["version"].as_str()) {
+            (Some(true), Some(v)) => format!("Claude Code CLI: {v}"),
+            (Some(false), _) => "Claude Code CLI: not found".into(),
+            _ => "Claude Code CLI: checking…".into(),
+        };
+    }
+    s
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// The environment snippets for each client and mode.
+pub fn snippets(addr: &str, token: Option<&str>) -> Vec<(String, String, String)> {
+    let key = token.unwrap_or("ccproxy");
+    let mut out = Vec::new();
+    for mode in ["api", "sdk"] {
+        let base = format!("http://{addr}/{mode}");
+        out.push((
+            format!("copy-anthropic-{mode}"),
+            format!("Claude Code / Anthropic SDK (/{mode})"),
+            format!("export ANTHROPIC_BASE_URL={base}\nexport ANTHROPIC_API_KEY={key}"),
+        ));
+        out.push((
+            format!("copy-openai-{mode}"),
+            format!("OpenAI SDK (/{mode})"),
+            format!("export OPENAI_BASE_URL={base}/v1\nexport OPENAI_API_KEY={key}"),
+        ));
+        out.push((
+            format!("copy-aider-{mode}"),
+            format!("aider (/{mode})"),
+            format!(
+                "export OPENAI_API_BASE={base}/v1\nexport OPENAI_API_KEY={key}\naider --model openai/claude-sonnet-4-20250514"
+            ),
+        ));
+    }
+    out
+}
+
+/// The menu's items whose text or state follow the server (the menu itself is built once:
+/// replacing it while it is open would close it under the user's pointer).
+pub struct Items {
+    status: MenuItem<Wry>,
+    start: MenuItem<Wry>,
+    stop: MenuItem<Wry>,
+    login_state: MenuItem<Wry>,
+    quota: MenuItem<Wry>,
+    cli: MenuItem<Wry>,
+    copy: Submenu<Wry>,
+    dashboard: MenuItem<Wry>,
+    login: MenuItem<Wry>,
+}
+
+fn menu(app: &AppHandle) -> tauri::Result<(Menu<Wry>, Items)> {
+    let info = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).enabled(false).build(app);
+    let mut copy = SubmenuBuilder::with_id(app, "copy", "Copy env snippet").enabled(false);
+    for (id, label, _) in snippets("127.0.0.1:8000", None) {
+        copy = copy.item(&MenuItemBuilder::with_id(id, label).build(app)?);
+    }
+    let items = Items {
+        status: info("status", "Starting…")?,
+        start: MenuItemBuilder::with_id("start", "Start server")
+            .enabled(false)
+            .build(app)?,
+        stop: MenuItemBuilder::with_id("stop", "Stop server")
+            .enabled(false)
+            .build(app)?,
+        login_state: info("login-state", "Not logged in")?,
+        quota: info("quota", "Quota: –")?,
+        cli: info("cli", "Claude Code CLI: –")?,
+        copy: copy.build()?,
+        dashboard: MenuItemBuilder::with_id("dashboard", "Open dashboard").build(app)?,
+        login: MenuItemBuilder::with_id("login", "Log in…").build(app)?,
+    };
+    let menu = MenuBuilder::new(app)
+        .item(&items.status)
+        .item(&items.start)
+        .item(&items.stop)
+        .separator()
+        .item(&items.login_state)
+        .item(&items.quota)
+        .item(&items.cli)
+        .separator()
+        .item(&items.copy)
+        .item(&items.dashboard)
+        .item(&items.login)
+        .item(&MenuItemBuilder::with_id("logs", "Open logs folder").build(app)?)
+        .separator()
+        .item(&MenuItemBuilder::with_id("quit", "Quit").build(app)?)
+        .build()?;
+    Ok((menu, items))
+}
+
+impl Items {
+    fn show(&self, s: &Snapshot) -> tauri::Result<()> {
+        self.status.set_text(&s.status)?;
+        self.start.set_enabled(!s.running)?;
+        self.stop.set_enabled(s.running)?;
+        self.login_state.set_text(&s.login)?;
+        self.quota.set_text(
+            s.quota
+                .as_deref()
+                .unwrap_or("Quota: – (no upstream response yet)"),
+        )?;
+        self.cli.set_text(&s.cli)?;
+        self.copy.set_enabled(s.running)?;
+        self.dashboard.set_enabled(s.running)?;
+        self.login
+            .set_text(if s.logged_in { "Log out" } else { "Log in…" })?;
+        self.login.set_enabled(s.running)?;
+        Ok(())
+    }
+}
+
+fn icon(s: &Snapshot) -> Image<'static> {
+    let bytes: &'static [u8] = if !s.running {
+        include_bytes!("../../icons/tray-stopped.png")
+    } else if !s.logged_in {
+        include_bytes!("../../icons/tray-login.png")
+    } else {
+        include_bytes!("../../icons/tray-running.png")
+    };
+    Image::from_bytes(bytes).expect("embedded tray icon")
+}
+
+/// Creates the tray icon and its menu; the items are kept in the app's state.
+pub fn create(app: &AppHandle) -> tauri::Result<TrayIcon> {
+    let (menu, items) = menu(app)?;
+    app.manage(std::sync::Mutex::new(items));
+    TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(&Snapshot::default()))
+        .tooltip("CCProxy")
+        .menu(&menu)
+        .on_menu_event(|app, event| {
+            let app = app.clone();
+            let id = event.id().as_ref().to_string();
+            tauri::async_runtime::spawn(async move { crate::on_menu(&app, &id).await });
+        })
+        .build(app)
+}
+
+/// Rebuilds the menu and icon from the server's current state.
+pub async fn refresh(app: &AppHandle) {
+    let host = app.state::<Arc<Host>>().inner().clone();
+    let s = snapshot(&host).await;
+    if let Some(items) = app.try_state::<std::sync::Mutex<Items>>() {
+        let items = items.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = items.show(&s) {
+            tracing::warn!("tray menu: {e}");
+        }
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let _ = tray.set_icon(Some(icon(&s)));
+        let _ = tray.set_tooltip(Some(format!("CCProxy — {}", s.status)));
+    }
+}
+
+/// Puts a snippet on the clipboard.
+pub async fn copy_snippet(app: &AppHandle, id: &str) -> Option<String> {
+    let host = app.state::<Arc<Host>>().inner().clone();
+    let s = snapshot(&host).await;
+    let addr = s.addr?;
+    let text = snippets(&addr, s.token.as_deref())
+        .into_iter()
+        .find(|(i, _, _)| i == id)?
+        .2;
+    if let Err(e) = app.clipboard().write_text(text.clone()) {
+        tracing::warn!("clipboard: {e}");
+    }
+    Some(text)
+}

@@ -1,0 +1,90 @@
+// The real app window through WebDriver: tauri-driver + WebKitWebDriver (webkit2gtk-driver)
+// launch the built app, whose window shows the server's web UI; the test invokes the app's own
+// Tauri commands from the page (stop and start the server) and checks the port closes and
+// reopens, and that the UI in the window renders.
+//
+// Usage: node webdriver.mjs <absolute path of the ccproxy-desktop binary> <port>
+// Needs a display (Xvfb) and tauri-driver on PATH; exits non-zero on the first failure.
+
+import { spawn } from "node:child_process";
+import assert from "node:assert/strict";
+import { writeFileSync, mkdirSync } from "node:fs";
+
+const [app, port, shots] = process.argv.slice(2);
+const driverPort = 4444;
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+const driver = spawn("tauri-driver", ["--port", String(driverPort)], { stdio: "inherit" });
+let session;
+
+async function wd(method, path, body) {
+  const r = await fetch(`http://127.0.0.1:${driverPort}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const v = await r.json();
+  if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(v)}`);
+  return v.value;
+}
+
+async function health() {
+  try { return (await fetch(`http://127.0.0.1:${port}/health`)).status; } catch { return 0; }
+}
+
+async function until(what, check) {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+try {
+  for (let i = 0; i < 50; i++) {
+    try { await fetch(`http://127.0.0.1:${driverPort}/status`); break; } catch { await sleep(100); }
+  }
+  session = (await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { "tauri:options": { application: app } } },
+  })).sessionId;
+  const s = `/session/${session}`;
+  await until("the server", async () => (await health()) === 200);
+  // The window shows the server's UI.
+  await until("the UI in the window", async () => {
+    const url = await wd("GET", `${s}/url`);
+    return url.startsWith(`http://127.0.0.1:${port}/`);
+  });
+  await until("the status page", async () => {
+    try {
+      const el = await wd("POST", `${s}/element`, { using: "css selector", value: "section[aria-label='Server']" });
+      return !!el[ELEMENT];
+    } catch { return false; }
+  });
+  const title = await wd("GET", `${s}/title`);
+  assert.match(title, /CCProxy/);
+  const invoke = (cmd) => wd("POST", `${s}/execute/async`, {
+    script: "const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke(arguments[0]).then(done, (e) => done({error: String(e)}));",
+    args: [cmd],
+  });
+  const status = await invoke("server_status");
+  assert.equal(status.running, true, JSON.stringify(status));
+  assert.equal(status.addr, `127.0.0.1:${port}`);
+  const stopped = await invoke("stop_server");
+  assert.equal(stopped.state, "stopped", JSON.stringify(stopped));
+  await until("the port to close", async () => (await health()) === 0);
+  const started = await invoke("start_server");
+  assert.equal(started.state, "running", JSON.stringify(started));
+  await until("the port to reopen", async () => (await health()) === 200);
+  if (shots) {
+    mkdirSync(shots, { recursive: true });
+    await wd("POST", `${s}/refresh`, {});
+    await sleep(1500);
+    const png = await wd("GET", `${s}/screenshot`);
+    writeFileSync(`${shots}/app-window.png`, Buffer.from(png, "base64"));
+  }
+  console.log("ok");
+} finally {
+  if (session) await wd("DELETE", `/session/${session}`).catch(() => {});
+  driver.kill();
+}
