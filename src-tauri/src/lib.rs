@@ -5,9 +5,9 @@
 //! - The window is created when asked for and destroyed when closed, so no WebView is kept alive
 //!   while only the tray shows; the app keeps running in the tray until **Quit**, which stops the
 //!   server gracefully.
-//! - App settings (start the server at launch, the last window size) live in the
-//!   `tauri-plugin-store` file `settings.json`; server settings live in the same config file as
-//!   `ccproxy serve`'s, edited on the UI's Settings page.
+//! - App settings (whether to start the server at launch, a check item in the menu; the last
+//!   window size) live in the `tauri-plugin-store` file `settings.json`; server settings live in
+//!   the same config file as `ccproxy serve`'s, edited on the UI's Settings page.
 //! - Without a tray host (some Linux desktops) the window opens at launch, so the app is never
 //!   unreachable.
 
@@ -102,6 +102,16 @@ pub async fn on_menu(app: &AppHandle, id: &str) {
             host.stop().await;
             app.exit(0);
             return;
+        }
+        tray::AUTO_START => {
+            // The check item toggles itself; remember its new state.
+            if let Ok(store) = app.store(STORE) {
+                let now = !store
+                    .get("auto_start")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(true);
+                store.set("auto_start", serde_json::json!(now));
+            }
         }
         other if other.starts_with("copy-") => {
             tray::copy_snippet(app, other).await;
@@ -208,13 +218,13 @@ pub fn run() {
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
-            tray::create(&handle)?;
             let auto_start = app
                 .store(STORE)
                 .ok()
                 .and_then(|s| s.get("auto_start"))
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true);
+            tray::create(&handle, auto_start)?;
             let tray_host = tray_host_present();
             if !tray_host {
                 tracing::warn!("no system tray to show the icon in: opening the window instead");

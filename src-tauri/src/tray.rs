@@ -6,7 +6,9 @@
 use crate::host::{Host, Status};
 use std::sync::Arc;
 use tauri::image::Image;
-use tauri::menu::{Menu, MenuBuilder, MenuItem, MenuItemBuilder, Submenu, SubmenuBuilder};
+use tauri::menu::{
+    CheckMenuItemBuilder, Menu, MenuBuilder, MenuItem, MenuItemBuilder, Submenu, SubmenuBuilder,
+};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -138,7 +140,10 @@ pub struct Items {
     login: MenuItem<Wry>,
 }
 
-fn menu(app: &AppHandle) -> tauri::Result<(Menu<Wry>, Items)> {
+/// The "Start server at launch" check item's id.
+pub const AUTO_START: &str = "auto-start";
+
+fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> {
     let info = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).enabled(false).build(app);
     let mut copy = SubmenuBuilder::with_id(app, "copy", "Copy env snippet").enabled(false);
     for (id, label, _) in snippets("127.0.0.1:8000", None) {
@@ -172,6 +177,11 @@ fn menu(app: &AppHandle) -> tauri::Result<(Menu<Wry>, Items)> {
         .item(&items.dashboard)
         .item(&items.login)
         .item(&MenuItemBuilder::with_id("logs", "Open logs folder").build(app)?)
+        .item(
+            &CheckMenuItemBuilder::with_id(AUTO_START, "Start server at launch")
+                .checked(auto_start)
+                .build(app)?,
+        )
         .separator()
         .item(&MenuItemBuilder::with_id("quit", "Quit").build(app)?)
         .build()?;
@@ -211,8 +221,8 @@ fn icon(s: &Snapshot) -> Image<'static> {
 }
 
 /// Creates the tray icon and its menu; the items are kept in the app's state.
-pub fn create(app: &AppHandle) -> tauri::Result<TrayIcon> {
-    let (menu, items) = menu(app)?;
+pub fn create(app: &AppHandle, auto_start: bool) -> tauri::Result<TrayIcon> {
+    let (menu, items) = menu(app, auto_start)?;
     app.manage(std::sync::Mutex::new(items));
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(&Snapshot::default()))

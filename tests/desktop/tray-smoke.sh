@@ -54,13 +54,34 @@ export ANTHROPIC_API_KEY=ccproxy"
 [ "$clip" = "$expected" ] || fail "clipboard: $clip"
 echo "ok: Copy env put the snippet on the clipboard"
 
-menu Up Return              # the last item: Quit
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "the app did not exit on Quit"
-wait "$pid" || fail "the app exited with an error"
-[ "$(health)" = "000" ] || fail "the port is still open after Quit"
-pgrep -x ccproxy-desktop >/dev/null && fail "a process is left after Quit: $(pgrep -ax ccproxy-desktop)"
+menu Up Up Return           # "Start server at launch": off
+store="$home/.local/share/dev.ccproxy.app/settings.json"
+for _ in $(seq 50); do grep -q '"auto_start": *false' "$store" 2>/dev/null && break; sleep 0.1; done
+grep -q '"auto_start": *false' "$store" 2>/dev/null || fail "auto_start not stored: $(cat "$store" 2>&1)"
+echo "ok: the start-at-launch choice is stored"
+
+quit() {
+  menu Up Return            # the last item: Quit
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && fail "the app did not exit on Quit"
+  wait "$pid" || fail "the app exited with an error"
+  [ "$(health)" = "000" ] || fail "the port is still open after Quit"
+  if pgrep -x ccproxy-desktop >/dev/null; then
+    fail "a process is left after Quit: $(pgrep -ax ccproxy-desktop)"
+  fi
+}
+quit
 echo "ok: Quit stopped the server and exited, no process left"
+
+# Launched again, it remembers not to start the server; Start from the menu does.
+HOME=$home PORT=$port "$app" > "$shots/app-2.log" 2>&1 &
+pid=$!
+sleep 3
+[ "$(health)" = "000" ] || fail "the server started although start-at-launch is off"
+menu Down Return            # the first enabled item: Start server
+wait_health 200
+echo "ok: relaunched stopped, as chosen; Start starts it"
+quit
 
 # No tray host: the window opens, so the app is never unreachable.
 kill "$tray"; wait "$tray" 2>/dev/null || true
