@@ -58,24 +58,10 @@ pub struct RequestLog {
     metrics: Arc<Metrics>,
 }
 
-const SCHEMA_VERSION: i64 = 4;
-
-/// Opens (creating and migrating) the database for writing.
-fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    // auto_vacuum must be chosen before the first table exists.
-    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < 1 {
-        conn.execute_batch(
-            "BEGIN;
-             CREATE TABLE IF NOT EXISTS requests (
+/// The schema's migrations, in order; `PRAGMA user_version` is how many have run.
+const MIGRATIONS: [&str; 4] = [
+    // 1: the table.
+    "CREATE TABLE IF NOT EXISTS requests (
                id INTEGER PRIMARY KEY AUTOINCREMENT,
                ts INTEGER NOT NULL,
                request_id TEXT NOT NULL,
@@ -105,38 +91,35 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
                quota_7d REAL
              );
              CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
-             CREATE INDEX IF NOT EXISTS requests_model_ts ON requests(model_requested, ts);
-             PRAGMA user_version = 1;
-             COMMIT;",
-        )?;
+             CREATE INDEX IF NOT EXISTS requests_model_ts ON requests(model_requested, ts);",
+    // 2: stored bodies (`observability.store_bodies`).
+    "ALTER TABLE requests ADD COLUMN request_body TEXT;
+     ALTER TABLE requests ADD COLUMN response_body TEXT;",
+    // 3: Claude Code mode's own cost of a turn.
+    "ALTER TABLE requests ADD COLUMN cli_cost_usd REAL;",
+    // 4: one index fewer to update per insert; model filters scan the time range instead.
+    "DROP INDEX IF EXISTS requests_model_ts;",
+];
+
+/// Opens (creating and migrating) the database for writing.
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
     }
-    if version < 2 {
-        conn.execute_batch(
-            "BEGIN;
-             ALTER TABLE requests ADD COLUMN request_body TEXT;
-             ALTER TABLE requests ADD COLUMN response_body TEXT;
-             PRAGMA user_version = 2;
-             COMMIT;",
-        )?;
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // auto_vacuum must be chosen before the first table exists.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // Each migration runs once, in its own transaction, and records its number.
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql} PRAGMA user_version = {}; COMMIT;",
+            done + 1
+        ))?;
     }
-    if version < 3 {
-        conn.execute_batch(
-            "BEGIN;
-             ALTER TABLE requests ADD COLUMN cli_cost_usd REAL;
-             PRAGMA user_version = 3;
-             COMMIT;",
-        )?;
-    }
-    if version < 4 {
-        // One index fewer to update per insert; model filters scan the time range instead.
-        conn.execute_batch(
-            "BEGIN;
-             DROP INDEX IF EXISTS requests_model_ts;
-             PRAGMA user_version = 4;
-             COMMIT;",
-        )?;
-    }
-    debug_assert_eq!(SCHEMA_VERSION, 4);
     Ok(conn)
 }
 
@@ -693,5 +676,53 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn an_older_database_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!("{} PRAGMA user_version = 1;", MIGRATIONS[0]))
+                .unwrap();
+            conn.execute(
+                "INSERT INTO requests (ts, request_id, mode, surface, method, route, stream, status,
+                   duration_ms, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                   client_disconnected) VALUES (1, 'r', 'api', 'anthropic', 'POST', '/x', 0, 200,
+                   1.0, 1, 2, 0, 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let (rows, cost): (i64, Option<f64>) = conn
+            .query_row(
+                "SELECT COUNT(*), MAX(cli_cost_usd) FROM requests",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((rows, cost), (1, None));
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_model_ts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 0);
+        drop(conn);
+        // Opening again runs nothing more.
+        open_writer(&path).unwrap();
     }
 }

@@ -119,6 +119,7 @@ pub fn apply(
         use secrecy::ExposeSecret;
         next["security"]["auth_token"] = json!(token.expose_secret());
     }
+    let default = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
     for (key, value) in changes {
         let Some((_, kind)) = EDITABLE.iter().find(|(k, _)| k == key) else {
             return Err(SettingsError::Invalid(format!(
@@ -147,7 +148,6 @@ pub fn apply(
             )));
         }
         let (section, name) = key.split_once('.').expect("dotted key");
-        let default = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
         next[section][name] = if value.is_null() {
             lookup(&default, key).clone()
         } else {
