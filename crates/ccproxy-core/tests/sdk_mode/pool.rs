@@ -20,7 +20,9 @@ async fn requests_are_served_by_warm_processes() {
     let mut body = user("hello");
     body["system"] = json!("S1");
     assert_eq!(h.post("/sdk/v1/messages", &body).await.status(), 200);
-    eventually("a warm pool", || h.pids().len() == 3).await;
+    // Two warm processes initialized (a logged start is not yet an initialized process).
+    wait_warm(&h, 2).await;
+    assert_eq!(h.pids().len(), 3);
     let s = status(&h).await;
     assert_eq!(s["pool"]["warm"], 2, "{s}");
     assert_eq!(s["cli"]["version"], "2.1.331", "{s}");
@@ -54,7 +56,8 @@ async fn requests_are_served_by_warm_processes() {
             .count()
     };
     assert_eq!(set_models(&h), 0);
-    eventually("the pool to refill", || h.pids().len() == 4).await;
+    wait_warm(&h, 2).await;
+    assert_eq!(h.pids().len(), 4, "the pool refilled");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut other = body.clone();
     other["model"] = json!("opus");
