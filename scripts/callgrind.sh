@@ -16,7 +16,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 mkdir -p "$work/home/.config/ccproxy"
 echo '{"claudeAiOauth":{"accessToken":"bench","refreshToken":"r","expiresAt":4102444800000}}' \
   > "$work/home/.config/ccproxy/credentials.json"
-env -i PATH="$PATH" HOME="$work/home" CLAUDE__API_BASE_URL="$(cat "$work/mock.url")" LOG_LEVEL=warn "$@" \
+env -i PATH="$PATH" HOME="$work/home" CLAUDE__API_BASE_URL="$(cat "$work/mock.url")" "$@" \
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" --dump-instr=no \
   target/release/ccproxy serve --port "$port" > "$work/serve.log" 2>&1 &
 for _ in $(seq 300); do python3 - "$port" <<'PY' 2>/dev/null && break; sleep 0.1; done

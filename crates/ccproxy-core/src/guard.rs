@@ -10,7 +10,8 @@
 
 use crate::error::ApiError;
 use crate::server::AppState;
-use axum::extract::{Request, State};
+use crate::record::DraftCell;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -54,8 +55,15 @@ fn presented_token(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
         .then(|| rest.trim_ascii())
 }
 
-/// Middleware: host check, then client authentication.
+/// Middleware: host check, then client authentication. As the first thing every route runs,
+/// it also gives the request's draft (when observed) its route template.
 pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let (Some(draft), Some(route)) = (
+        request.extensions().get::<DraftCell>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        draft.with(|d| d.route = Some(route.clone()));
+    }
     let path = request.uri().path();
     let host = request
         .headers()

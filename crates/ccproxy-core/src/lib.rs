@@ -3,6 +3,7 @@
 //! Invariant: this crate never depends on tauri or any GUI crate; the CLI and the desktop app
 //! are thin shells over [`server::Server`].
 
+pub mod access_log;
 pub mod api_token;
 pub mod clock;
 pub mod config;

@@ -1,5 +1,9 @@
 //! Prometheus metrics, served at `GET /metrics`. Labels come from route templates and the
 //! configured model names (anything else is `other`), so their number stays bounded.
+//!
+//! Per request, the label sets are looked up once: [`Metrics::ended`] finds (or makes) the
+//! request's [`Handles`] — shared handles of every series it updates — in a small cache keyed by
+//! borrowed labels, and the request log's writer adds tokens and cost through the same handles.
 
 use crate::record::RequestRecord;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -8,8 +12,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use hashbrown::{Equivalent, HashMap};
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, RwLock};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -72,8 +79,77 @@ pub struct Metrics {
     active: Gauge,
     upstream_errors: Family<ModeStatus, Counter>,
     quota: Family<Window, Gauge<f64, AtomicU64>>,
+    quota_5h: OnceLock<Gauge<f64, AtomicU64>>,
+    quota_7d: OnceLock<Gauge<f64, AtomicU64>>,
     dropped: Counter,
+    handles: RwLock<HashMap<Key, Arc<Handles>>>,
 }
+
+/// The labels that choose a request's [`Handles`], owned (as stored in the cache).
+#[derive(PartialEq, Eq)]
+struct Key {
+    mode: Box<str>,
+    surface: Box<str>,
+    route: Box<str>,
+    model: Box<str>,
+    status: u16,
+}
+
+/// The same labels, borrowed from a record (to look the cache up without allocating).
+struct KeyRef<'a> {
+    mode: &'a str,
+    surface: &'a str,
+    route: &'a str,
+    model: &'a str,
+    status: u16,
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.borrowed().hash(h)
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        (self.mode, self.surface, self.route, self.model, self.status).hash(h)
+    }
+}
+
+impl Key {
+    fn borrowed(&self) -> KeyRef<'_> {
+        KeyRef {
+            mode: &self.mode,
+            surface: &self.surface,
+            route: &self.route,
+            model: &self.model,
+            status: self.status,
+        }
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, k: &Key) -> bool {
+        let k = k.borrowed();
+        (self.mode, self.surface, self.route, self.model, self.status)
+            == (k.mode, k.surface, k.route, k.model, k.status)
+    }
+}
+
+/// Handles of the series one kind of request (mode, surface, route, model, status) updates.
+/// Series that may never be used (time to first token, tokens by type, cost) are made on first
+/// use, so `/metrics` shows no zero series a request never touched.
+pub struct Handles {
+    mode: Box<str>,
+    model: Box<str>,
+    requests: Counter,
+    duration: Histogram,
+    ttft: OnceLock<Histogram>,
+    tokens: [OnceLock<Counter>; 4],
+    cost: OnceLock<Counter<f64, AtomicU64>>,
+}
+
+const TOKEN_TYPES: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
 
 impl Metrics {
     /// `known_models`: model names that may appear as label values.
@@ -151,16 +227,68 @@ impl Metrics {
             active,
             upstream_errors,
             quota,
+            quota_5h: OnceLock::new(),
+            quota_7d: OnceLock::new(),
             dropped,
+            handles: RwLock::default(),
         }
     }
 
-    fn model_label(&self, model: Option<&str>) -> String {
+    fn model_label<'a>(&'a self, model: Option<&'a str>) -> &'a str {
         match model {
-            Some(m) if self.known_models.contains(m) => m.to_string(),
-            Some(_) => "other".into(),
-            None => "none".into(),
+            Some(m) if self.known_models.contains(m) => m,
+            Some(_) => "other",
+            None => "none",
         }
+    }
+
+    /// The handles for a record's labels, from the cache or made (once per label set).
+    fn handles(&self, r: &RequestRecord) -> Arc<Handles> {
+        let key = KeyRef {
+            mode: &r.mode,
+            surface: &r.surface,
+            route: &r.route,
+            model: self.model_label(r.model_requested.as_deref()),
+            status: r.status,
+        };
+        let cached = self.handles.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = cached.get(&key) {
+            return h.clone();
+        }
+        drop(cached);
+        let mode_surface = ModeSurface {
+            mode: key.mode.into(),
+            surface: key.surface.into(),
+        };
+        let made = Arc::new(Handles {
+            mode: key.mode.into(),
+            model: key.model.into(),
+            requests: self
+                .requests
+                .get_or_create(&RequestLabels {
+                    mode: key.mode.into(),
+                    surface: key.surface.into(),
+                    route: key.route.into(),
+                    model: key.model.into(),
+                    status: key.status.to_string(),
+                })
+                .clone(),
+            duration: self.duration.get_or_create(&mode_surface).clone(),
+            ttft: OnceLock::new(),
+            tokens: Default::default(),
+            cost: OnceLock::new(),
+        });
+        let mut cache = self.handles.write().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(Key {
+                mode: key.mode.into(),
+                surface: key.surface.into(),
+                route: key.route.into(),
+                model: key.model.into(),
+                status: key.status,
+            })
+            .or_insert(made)
+            .clone()
     }
 
     /// A request started.
@@ -168,76 +296,83 @@ impl Metrics {
         self.active.inc();
     }
 
-    /// A request ended (before its usage is known).
-    pub fn ended(&self, r: &RequestRecord) {
+    /// A request ended (before its usage is known). Returns its handles, for [`Metrics::usage`].
+    pub fn ended(&self, r: &RequestRecord) -> Arc<Handles> {
         self.active.dec();
-        self.requests
-            .get_or_create(&RequestLabels {
-                mode: r.mode.clone(),
-                surface: r.surface.clone(),
-                route: r.route.clone(),
-                model: self.model_label(r.model_requested.as_deref()),
-                status: r.status.to_string(),
-            })
-            .inc();
-        let ms = ModeSurface {
-            mode: r.mode.clone(),
-            surface: r.surface.clone(),
-        };
-        self.duration
-            .get_or_create(&ms)
-            .observe(r.duration_ms / 1000.0);
+        let h = self.handles(r);
+        h.requests.inc();
+        h.duration.observe(r.duration_ms / 1000.0);
         if let Some(t) = r.ttft_ms {
-            self.ttft.get_or_create(&ms).observe(t / 1000.0);
+            h.ttft
+                .get_or_init(|| {
+                    self.ttft
+                        .get_or_create(&ModeSurface {
+                            mode: r.mode.to_string(),
+                            surface: r.surface.to_string(),
+                        })
+                        .clone()
+                })
+                .observe(t / 1000.0);
         }
         if let Some(s) = r.upstream_status.filter(|s| *s >= 400) {
             self.upstream_errors
                 .get_or_create(&ModeStatus {
-                    mode: r.mode.clone(),
+                    mode: r.mode.to_string(),
                     status: s.to_string(),
                 })
                 .inc();
         }
-        if let Some(u) = r.quota_5h_utilization {
-            self.quota
-                .get_or_create(&Window {
-                    window: "5h".into(),
-                })
-                .set(u);
+        for (value, gauge, window) in [
+            (r.quota_5h_utilization, &self.quota_5h, "5h"),
+            (r.quota_7d_utilization, &self.quota_7d, "7d"),
+        ] {
+            if let Some(u) = value {
+                gauge
+                    .get_or_init(|| {
+                        self.quota
+                            .get_or_create(&Window {
+                                window: window.into(),
+                            })
+                            .clone()
+                    })
+                    .set(u);
+            }
         }
-        if let Some(u) = r.quota_7d_utilization {
-            self.quota
-                .get_or_create(&Window {
-                    window: "7d".into(),
-                })
-                .set(u);
-        }
+        h
     }
 
-    /// A record's tokens and cost became known.
-    pub fn usage(&self, r: &RequestRecord) {
-        let model = self.model_label(r.model_requested.as_deref());
-        for (kind, n) in [
-            ("input", r.input_tokens),
-            ("output", r.output_tokens),
-            ("cache_read", r.cache_read_tokens),
-            ("cache_write", r.cache_write_tokens),
-        ] {
+    /// A record's tokens and cost became known; `h` are the handles [`Metrics::ended`] gave.
+    pub fn usage(&self, h: &Handles, r: &RequestRecord) {
+        let counts = [
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+        ];
+        for ((n, kind), counter) in counts.into_iter().zip(TOKEN_TYPES).zip(&h.tokens) {
             if n > 0 {
-                self.tokens
-                    .get_or_create(&TokenLabels {
-                        mode: r.mode.clone(),
-                        model: model.clone(),
-                        r#type: kind.into(),
+                counter
+                    .get_or_init(|| {
+                        self.tokens
+                            .get_or_create(&TokenLabels {
+                                mode: h.mode.to_string(),
+                                model: h.model.to_string(),
+                                r#type: kind.into(),
+                            })
+                            .clone()
                     })
                     .inc_by(n);
             }
         }
         if let Some(c) = r.cost_usd.filter(|c| *c > 0.0) {
-            self.cost
-                .get_or_create(&ModeModel {
-                    mode: r.mode.clone(),
-                    model,
+            h.cost
+                .get_or_init(|| {
+                    self.cost
+                        .get_or_create(&ModeModel {
+                            mode: h.mode.to_string(),
+                            model: h.model.to_string(),
+                        })
+                        .clone()
                 })
                 .inc_by(c);
         }

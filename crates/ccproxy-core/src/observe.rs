@@ -10,30 +10,56 @@ use crate::record::{surface, DraftCell, RequestRecord};
 use crate::request_log::Pending;
 use crate::server::AppState;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{header, Method};
 use axum::response::Response;
 use bytes::Bytes;
+use pin_project_lite::pin_project;
 use rand::Rng;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use memchr::memmem::Finder;
+use std::sync::{Arc, LazyLock};
+use std::task::{ready, Context, Poll};
+use tower::Service;
 use std::time::Instant;
 
-/// Markers of the first generated token in the streams the proxy sends.
-const TOKEN_MARKERS: [&[u8]; 5] = [
-    b"content_block_delta",
-    b"\"content\":\"",
-    b"\"reasoning_content\":",
-    b"\"tool_calls\":[{\"index\"",
-    b".delta\"",
-];
+/// Markers of the first generated token in the streams the proxy sends, as searchers built
+/// once (building a searcher costs more than one search of a chunk).
+static TOKEN_MARKERS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+    [
+        b"content_block_delta".as_slice(),
+        b"\"content\":\"",
+        b"\"reasoning_content\":",
+        b"\"tool_calls\":[{\"index\"",
+        b".delta\"",
+    ]
+    .map(Finder::new)
+});
 
 fn has_token(chunk: &[u8]) -> bool {
-    TOKEN_MARKERS
-        .iter()
-        .any(|m| memchr::memmem::find(chunk, m).is_some())
+    TOKEN_MARKERS.iter().any(|m| m.find(chunk).is_some())
+}
+
+/// The method's name, without an allocation for the standard ones.
+fn static_method(method: &Method) -> Cow<'static, str> {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    match KNOWN.iter().find(|k| *k == method) {
+        Some(k) => Cow::Borrowed(k.as_str()),
+        None => Cow::Owned(method.as_str().to_string()),
+    }
 }
 
 fn request_id() -> String {
@@ -46,8 +72,7 @@ struct Finish {
     started: Instant,
     ts: i64,
     request_id: String,
-    method: String,
-    route: String,
+    method: Cow<'static, str>,
     user_agent: Option<String>,
     status: u16,
     error_tag: Option<&'static str>,
@@ -72,10 +97,14 @@ impl Drop for Finish {
             id: 0,
             ts: self.ts,
             request_id: std::mem::take(&mut self.request_id),
-            mode: draft_mode.unwrap_or("none").to_string(),
-            surface: draft.surface.unwrap_or(surface::OTHER).to_string(),
+            mode: Cow::Borrowed(draft_mode.unwrap_or("none")),
+            surface: Cow::Borrowed(draft.surface.unwrap_or(surface::OTHER)),
             method: std::mem::take(&mut self.method),
-            route: std::mem::take(&mut self.route),
+            route: draft
+                .route
+                .as_ref()
+                .map_or("unmatched", |p| p.as_str())
+                .to_string(),
             model_requested: draft.model_requested,
             model_served: None,
             stream: draft.stream,
@@ -107,29 +136,27 @@ impl Drop for Finish {
             request_body: None,
             response_body: None,
         };
-        tracing::info!(
-            target: "ccproxy::access",
-            method = %record.method,
-            path = %record.route,
-            status = record.status,
-            request_id = %record.request_id,
-            model = record.model_requested.as_deref().unwrap_or("-"),
-            ms = record.duration_ms,
-            disconnected = record.client_disconnected,
-            "request"
-        );
-        self.state.metrics.ended(&record);
+        let metrics = self.state.metrics.ended(&record);
         // Requests through the proxy (a handler set the mode) and errors are logged; the
         // dashboard's own calls (status routes, and its mistakes on the log routes) are not.
         let dashboard = record.route.starts_with("/logs/")
             || matches!(record.route.as_str(), "/metrics" | "/api/quota");
+        // The log's writer prints the access line once tokens and cost are known; a record not
+        // queued gets it here.
+        let format = self.state.config.server.log_format;
         if draft_mode.is_some() || (record.status >= 400 && !dashboard) {
-            self.state.request_log.submit(Pending {
+            let pending = Pending {
                 record,
                 body: draft.upstream_body,
                 kind: draft.upstream_kind,
                 request_body: draft.request_body,
-            });
+                metrics,
+            };
+            if let Err(p) = self.state.request_log.submit(pending) {
+                crate::access_log::print(&p.record, format);
+            }
+        } else {
+            crate::access_log::print(&record, format);
         }
     }
 }
@@ -180,63 +207,121 @@ impl http_body::Body for Watched {
     }
 }
 
-/// Middleware: starts the request's draft, and finishes its record when the body ends.
-pub async fn observe(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let ts = crate::clock::unix_ms() as i64;
-    let draft = DraftCell::default();
-    request.extensions_mut().insert(draft.clone());
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
-    state.metrics.started();
-    let response = next.run(request).await;
-    let (parts, body) = response.into_parts();
-    let event_stream = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let finish = Finish {
-        state,
-        draft,
-        started,
-        ts,
-        request_id: request_id(),
-        method,
-        route,
-        user_agent,
-        status: parts.status.as_u16(),
-        error_tag: parts.extensions.get::<ErrorTag>().map(|t| t.0),
-        event_stream,
-        first_byte: None,
-        first_token: None,
-        expected_len: parts
+/// The observing middleware: wraps the whole application, outside the router (so it costs no
+/// per-route service clone). The route template, known only inside the router, reaches the
+/// draft from [`crate::guard::admit`], the first thing every route runs. `state: None` (with
+/// `observability.enabled = false`) passes requests through untouched.
+#[derive(Clone)]
+pub struct Observe<S> {
+    state: Option<Arc<AppState>>,
+    inner: S,
+}
+
+impl<S> Observe<S> {
+    pub fn new(state: Option<Arc<AppState>>, inner: S) -> Self {
+        Self { state, inner }
+    }
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Observing<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+/// Starts the request's draft and its [`Finish`]; the handler runs inside.
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let Some(state) = &self.state else {
+            return Observing {
+                inner: self.inner.call(request),
+                finish: None,
+            };
+        };
+        let started = Instant::now();
+        let draft = DraftCell::default();
+        request.extensions_mut().insert(draft.clone());
+        let user_agent = request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect());
+        state.metrics.started();
+        let finish = Finish {
+            state: state.clone(),
+            draft,
+            started,
+            ts: crate::clock::unix_ms() as i64,
+            request_id: request_id(),
+            method: static_method(request.method()),
+            user_agent,
+            // Until a response exists: if the handler is dropped first, the client went away.
+            status: CLIENT_CLOSED,
+            error_tag: None,
+            event_stream: false,
+            first_byte: None,
+            first_token: None,
+            expected_len: None,
+            sent: 0,
+            ended: false,
+        };
+        Observing {
+            inner: self.inner.call(request),
+            finish: Some(finish),
+        }
+    }
+}
+
+/// The status recorded for a request whose client went away before the response started
+/// (nginx's "client closed request").
+const CLIENT_CLOSED: u16 = 499;
+
+pin_project! {
+    /// The handler's future; when it yields the response, the response's body is watched.
+    pub struct Observing<F> {
+        #[pin]
+        inner: F,
+        finish: Option<Finish>,
+    }
+}
+
+impl<F> Future for Observing<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = ready!(this.inner.poll(cx));
+        let Some(mut finish) = this.finish.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        let (parts, body) = response.into_parts();
+        finish.status = parts.status.as_u16();
+        finish.error_tag = parts.extensions.get::<ErrorTag>().map(|t| t.0);
+        finish.event_stream = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        finish.expected_len = parts
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .or_else(|| http_body::Body::size_hint(&body).exact()),
-        sent: 0,
-        ended: false,
-    };
-    Response::from_parts(
-        parts,
-        Body::new(Watched {
-            inner: body,
-            finish,
-        }),
-    )
+            .or_else(|| http_body::Body::size_hint(&body).exact());
+        Poll::Ready(Ok(Response::from_parts(
+            parts,
+            Body::new(Watched {
+                inner: body,
+                finish,
+            }),
+        )))
+    }
 }

@@ -4,6 +4,7 @@
 //! client went away — the draft becomes a [`RequestRecord`] for the request log and the metrics.
 
 use bytes::Bytes;
+use std::borrow::Cow;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,8 @@ pub enum BodyKind {
 /// What is known about a request while it runs.
 #[derive(Debug, Default)]
 pub struct Draft {
+    /// The route template (set by [`crate::guard::admit`], inside the router).
+    pub route: Option<axum::extract::MatchedPath>,
     pub mode: Option<&'static str>,
     pub surface: Option<&'static str>,
     pub model_requested: Option<String>,
@@ -77,9 +80,10 @@ pub struct RequestRecord {
     /// Unix milliseconds when the request arrived.
     pub ts: i64,
     pub request_id: String,
-    pub mode: String,
-    pub surface: String,
-    pub method: String,
+    /// `api`, `sdk` or `none` (static while a request runs; owned when read back).
+    pub mode: Cow<'static, str>,
+    pub surface: Cow<'static, str>,
+    pub method: Cow<'static, str>,
     /// The route template, e.g. `/api/v1/messages`.
     pub route: String,
     pub model_requested: Option<String>,

@@ -17,6 +17,7 @@ use ccproxy_protocol::anthropic::usage;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -32,6 +33,8 @@ pub struct Pending {
     pub kind: Option<BodyKind>,
     /// The client's body, when bodies are stored.
     pub request_body: Option<Bytes>,
+    /// The request's metric series, to add its tokens and cost to.
+    pub metrics: Arc<crate::metrics::Handles>,
 }
 
 /// Settings of the log.
@@ -44,6 +47,8 @@ pub struct LogSettings {
     pub max_bytes: u64,
     /// Store request and response bodies (redacted, capped at this many bytes each).
     pub store_bodies: Option<usize>,
+    /// How the writer prints each record's access line.
+    pub access_format: crate::config::LogFormat,
 }
 
 /// Handle to the request log and its writer thread.
@@ -59,7 +64,7 @@ pub struct RequestLog {
 }
 
 /// The schema's migrations, in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // 1: the table.
     "CREATE TABLE IF NOT EXISTS requests (
                id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,6 +104,50 @@ const MIGRATIONS: [&str; 4] = [
     "ALTER TABLE requests ADD COLUMN cli_cost_usd REAL;",
     // 4: one index fewer to update per insert; model filters scan the time range instead.
     "DROP INDEX IF EXISTS requests_model_ts;",
+    // 5: without AUTOINCREMENT (which reads and writes `sqlite_sequence` on every insert): ids
+    // are the largest so far plus one, which only repeats after every row has been deleted.
+    "CREATE TABLE requests_v5 (
+               id INTEGER PRIMARY KEY,
+               ts INTEGER NOT NULL,
+               request_id TEXT NOT NULL,
+               mode TEXT NOT NULL,
+               surface TEXT NOT NULL,
+               method TEXT NOT NULL,
+               route TEXT NOT NULL,
+               model_requested TEXT,
+               model_served TEXT,
+               stream INTEGER NOT NULL,
+               status INTEGER NOT NULL,
+               upstream_status INTEGER,
+               duration_ms REAL NOT NULL,
+               ttfb_ms REAL,
+               ttft_ms REAL,
+               input_tokens INTEGER NOT NULL,
+               output_tokens INTEGER NOT NULL,
+               cache_read_tokens INTEGER NOT NULL,
+               cache_write_tokens INTEGER NOT NULL,
+               cost_usd REAL,
+               user_agent TEXT,
+               error_type TEXT,
+               client_disconnected INTEGER NOT NULL,
+               upstream_request_id TEXT,
+               quota_status TEXT,
+               quota_5h REAL,
+               quota_7d REAL,
+               request_body TEXT,
+               response_body TEXT,
+               cli_cost_usd REAL
+             );
+     INSERT INTO requests_v5 SELECT id, ts, request_id, mode, surface, method, route,
+               model_requested, model_served, stream, status, upstream_status, duration_ms,
+               ttfb_ms, ttft_ms, input_tokens, output_tokens, cache_read_tokens,
+               cache_write_tokens, cost_usd, user_agent, error_type, client_disconnected,
+               upstream_request_id, quota_status, quota_5h, quota_7d, request_body,
+               response_body, cli_cost_usd FROM requests;
+     DROP TABLE requests;
+     DELETE FROM sqlite_sequence WHERE name = 'requests';
+     ALTER TABLE requests_v5 RENAME TO requests;
+     CREATE INDEX requests_ts ON requests(ts);",
 ];
 
 /// Opens (creating and migrating) the database for writing.
@@ -173,8 +222,19 @@ fn complete(p: &mut Pending, pricing: &Pricing, store_bodies: Option<usize>) {
     p.body = Vec::new();
 }
 
+/// Inserts a batch in one transaction (its `BEGIN` and `COMMIT` prepared once, like the insert).
 fn insert(conn: &mut Connection, batch: &mut [Pending]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    match insert_rows(conn, batch) {
+        Ok(()) => conn.prepare_cached("COMMIT")?.execute([]).map(drop),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn insert_rows(tx: &Connection, batch: &mut [Pending]) -> rusqlite::Result<()> {
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (ts, request_id, mode, surface, method, route, model_requested,
@@ -221,7 +281,7 @@ fn insert(conn: &mut Connection, batch: &mut [Pending]) -> rusqlite::Result<()> 
             p.record.id = tx.last_insert_rowid();
         }
     }
-    tx.commit()
+    Ok(())
 }
 
 fn db_bytes(path: &Path) -> u64 {
@@ -254,6 +314,11 @@ fn trim(conn: &Connection, path: &Path, settings: &LogSettings) -> rusqlite::Res
     Ok(deleted)
 }
 
+/// The most records one transaction stores.
+const MAX_BATCH: usize = 512;
+/// How long the writer waits for more records before storing a batch.
+const LINGER: Duration = Duration::from_millis(25);
+
 fn writer_loop(
     rx: Receiver<Pending>,
     settings: LogSettings,
@@ -278,21 +343,23 @@ fn writer_loop(
     let mut last_trim = Instant::now();
     while let Ok(first) = rx.recv() {
         let _paused = pause.lock().unwrap_or_else(|e| e.into_inner());
-        // Gather a batch: whatever is queued, and what arrives within a short linger, so one
-        // transaction (one WAL append) carries many records under load.
-        let mut batch = vec![first];
-        let linger = Instant::now() + Duration::from_millis(25);
-        while batch.len() < 512 {
-            let left = linger.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
+        // Gather a batch: whatever is queued, then, after a short sleep, what arrived meanwhile
+        // — so one transaction (one WAL append) carries many records under load, and records
+        // arriving during the linger do not each wake this thread.
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        batch.extend(rx.try_iter().take(MAX_BATCH - 1));
+        if batch.len() < MAX_BATCH {
+            std::thread::sleep(LINGER);
+            batch.extend(rx.try_iter().take(MAX_BATCH - batch.len()));
         }
+        let mut lines = crate::access_log::Lines::new(settings.access_format);
         for p in &mut batch {
             complete(p, &pricing, settings.store_bodies);
-            metrics.usage(&p.record);
+            metrics.usage(&p.metrics, &p.record);
+            lines.push(&p.record);
         }
+        lines.write();
         if let Some(c) = conn.as_mut() {
             if let Err(e) = insert(c, &mut batch) {
                 tracing::error!("request log: could not store {} records: {e}", batch.len());
@@ -307,8 +374,10 @@ fn writer_loop(
                 }
             }
         }
-        for p in batch {
-            let _ = live.send(Arc::new(p.record));
+        if live.receiver_count() > 0 {
+            for p in batch {
+                let _ = live.send(Arc::new(p.record));
+            }
         }
     }
 }
@@ -411,9 +480,9 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRecord> {
         id: row.get("id")?,
         ts: row.get("ts")?,
         request_id: row.get("request_id")?,
-        mode: row.get("mode")?,
-        surface: row.get("surface")?,
-        method: row.get("method")?,
+        mode: Cow::Owned(row.get("mode")?),
+        surface: Cow::Owned(row.get("surface")?),
+        method: Cow::Owned(row.get("method")?),
         route: row.get("route")?,
         model_requested: row.get("model_requested")?,
         model_served: row.get("model_served")?,
@@ -487,16 +556,20 @@ impl RequestLog {
     }
 
     /// Queues a finished request. Never blocks: a full queue drops the record and counts it.
-    pub fn submit(&self, pending: Pending) {
+    /// Gives it back if it was not queued (the queue was full or the log closed: counted as
+    /// dropped).
+    pub fn submit(&self, pending: Pending) -> Result<(), Pending> {
         let tx = self.tx.read().unwrap_or_else(|e| e.into_inner());
-        let Some(tx) = tx.as_ref() else { return };
-        match tx.try_send(pending) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.metrics.dropped();
+        let Some(tx) = tx.as_ref() else {
+            return Err(pending);
+        };
+        tx.try_send(pending).map_err(|e| {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.dropped();
+            match e {
+                TrySendError::Full(p) | TrySendError::Disconnected(p) => p,
             }
-        }
+        })
     }
 
     /// Records dropped because the queue was full.
@@ -721,6 +794,17 @@ mod migration_tests {
             )
             .unwrap();
         assert_eq!(index, 0);
+        // Rebuilt without AUTOINCREMENT, its rows and the time index kept.
+        let (sql, ts_index): (String, i64) = conn
+            .query_row(
+                "SELECT sql, (SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_ts')
+                 FROM sqlite_master WHERE name = 'requests'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+        assert_eq!(ts_index, 1);
         drop(conn);
         // Opening again runs nothing more.
         open_writer(&path).unwrap();

@@ -71,23 +71,18 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
 }
 
-/// The application with all middleware, for a given state. Tests can drive it without a socket.
-pub fn app(state: Arc<AppState>) -> Router {
+/// The application with all middleware, for a given state: the routes behind the host and
+/// token guard and CORS, all inside the observer (see [`observe::Observe`]).
+pub fn app(state: Arc<AppState>) -> observe::Observe<Router> {
     let router = routes::routes()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::admit,
         ))
-        .layer(cors::layer(&state.config.server.cors_origins));
-    let router = if state.config.observability.enabled {
-        router.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
-    } else {
-        router
-    };
-    router.with_state(state)
+        .layer(cors::layer(&state.config.server.cors_origins))
+        .with_state(state.clone());
+    let observer = state.config.observability.enabled.then_some(state);
+    observe::Observe::new(observer, router)
 }
 
 /// A running server.
@@ -211,6 +206,7 @@ pub async fn start_with(
             retention: Duration::from_secs(obs.retention_days.saturating_mul(86_400)),
             max_bytes: obs.max_db_mb.saturating_mul(1024 * 1024),
             store_bodies: obs.store_bodies.then_some(obs.max_stored_body_bytes),
+            access_format: config.server.log_format,
         },
         Arc::new(pricing),
         metrics.clone(),
@@ -260,7 +256,7 @@ pub async fn start_with(
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, router)
+        axum::serve(listener, axum::ServiceExt::into_make_service(router))
             .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 struct Args {
     duration: Duration,
+    /// `--observability`: only the observability on/off comparison.
+    observability_only: bool,
+    /// Interleaved on/off rounds of that comparison (medians are reported).
+    rounds: usize,
     binary: PathBuf,
     /// `--sdk`: measure Claude Code mode with this `claude` instead.
     sdk: Option<PathBuf>,
@@ -25,6 +29,8 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut duration = Duration::from_secs(3);
     let mut binary = std::env::current_exe()?.with_file_name("ccproxy");
     let mut sdk = None;
+    let mut observability_only = false;
+    let mut rounds = 3;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -32,10 +38,13 @@ fn parse_args() -> anyhow::Result<Args> {
                 duration = Duration::from_secs_f64(it.next().context("--seconds N")?.parse()?)
             }
             "--binary" => binary = PathBuf::from(it.next().context("--binary PATH")?),
+            "--observability" => observability_only = true,
+            "--rounds" => rounds = it.next().context("--rounds N")?.parse::<usize>()?.max(1),
             "--sdk" => sdk = Some(PathBuf::from("tests/e2e/node_modules/.bin/claude")),
             "--claude" => sdk = Some(PathBuf::from(it.next().context("--claude PATH")?)),
             "-h" | "--help" => {
                 println!("usage: ccproxy-bench [--seconds N per run, default 3] [--binary path/to/ccproxy]");
+                println!("       ccproxy-bench --observability [--rounds N, default 3] [--seconds N]");
                 println!("       ccproxy-bench --sdk [--claude path/to/claude] [--binary path/to/ccproxy]");
                 std::process::exit(0);
             }
@@ -50,6 +59,8 @@ fn parse_args() -> anyhow::Result<Args> {
     }
     Ok(Args {
         duration,
+        observability_only,
+        rounds,
         binary,
         sdk,
     })
@@ -77,6 +88,7 @@ struct Measured {
     p50: Duration,
     p99: Duration,
     rps: f64,
+    count: usize,
 }
 
 async fn load(
@@ -137,33 +149,25 @@ async fn load(
         p50: pct(0.50),
         p99: pct(0.99),
         rps: all.len() as f64 / elapsed.as_secs_f64(),
+        count: all.len(),
     })
 }
 
-/// Waits until the proxy's request-log writer has caught up (its row count stops changing), so
-/// one run's background writes do not slow the next run's measurements.
-async fn drain(port: u16) {
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/logs/status");
-    let mut last = -1i64;
+/// Waits until a proxy is idle — its CPU time unchanged over 200 ms — so one run's background
+/// work (the request log's writer) is finished, and counted, before the next run. Watched from
+/// outside (`/proc`): asking the proxy would cost it CPU.
+async fn settle(proxy: &Proxy) {
+    let pid = proxy.child.id();
+    let mut last = cpu_time(pid);
+    let mut quiet = 0;
     for _ in 0..600 {
-        let rows = match client.get(&url).send().await {
-            Ok(r) => r.text().await.ok().and_then(|t| {
-                t.split("\"rows\":")
-                    .nth(1)?
-                    .split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse()
-                    .ok()
-            }),
-            Err(_) => None,
-        };
-        match rows {
-            Some(n) if n == last => return,
-            Some(n) => last = n,
-            None => return,
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = cpu_time(pid);
+        quiet = if now == last { quiet + 1 } else { 0 };
+        if quiet == 2 {
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        last = now;
     }
 }
 
@@ -231,6 +235,116 @@ fn start_proxy(
     }
 }
 
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state; utime and stime
+    // are fields 14 and 15, in clock ticks.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // /proc reports in USER_HZ, which is 100 on every Linux architecture.
+    Duration::from_secs_f64(fields.iter().sum::<u64>() as f64 / 100.0)
+}
+
+/// Context switches (voluntary and not) of all a process's threads so far.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The cost of observability (record, access log, metrics, request log): the same
+/// pass-through through `proxy` and through a second proxy with `observability.enabled =
+/// false`, in interleaved rounds (which one goes first alternates); medians of the rounds.
+/// CPU is the proxy process's user + system time per request, its writer thread included
+/// (each run is followed by [`settle`], so its background writes are counted with it).
+async fn observability_table(args: &Args, mock: &Mock, proxy: &Proxy) -> anyhow::Result<()> {
+    let (quiet, _) = start_proxy(&args.binary, &mock.url(), false)?;
+    println!();
+    println!(
+        "Observability on vs off ({} interleaved rounds of {:.0} s, medians):",
+        args.rounds,
+        args.duration.as_secs_f64()
+    );
+    println!();
+    println!("| body | response | concurrency | on p50 ms | off p50 ms | on req/s | off req/s | req/s cost | on CPU µs/req | off CPU µs/req | CPU cost | on switches/req | off switches/req |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for size in [2 * 1024, 50 * 1024] {
+        for stream in [false, true] {
+            for concurrency in [1, 32] {
+                let body = request_body(size, stream);
+                // [on, off]: p50 ms, req/s, CPU µs per request, context switches per request.
+                let mut runs: [(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>); 2] = Default::default();
+                for round in 0..args.rounds {
+                    let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                    for which in order {
+                        let target = if which == 0 { proxy } else { &quiet };
+                        settle(target).await;
+                        let cpu_before = cpu_time(target.child.id());
+                        let switches_before = context_switches(target.child.id());
+                        let m = load(
+                            &format!("http://127.0.0.1:{}/api/v1/messages", target.port),
+                            body.clone(),
+                            concurrency,
+                            args.duration,
+                        )
+                        .await?;
+                        settle(target).await;
+                        let cpu = cpu_time(target.child.id()) - cpu_before;
+                        let switches = context_switches(target.child.id()) - switches_before;
+                        let run = &mut runs[which];
+                        run.0.push(m.p50.as_secs_f64() * 1000.0);
+                        run.1.push(m.rps);
+                        run.2.push(cpu.as_secs_f64() * 1e6 / m.count.max(1) as f64);
+                        run.3.push(switches as f64 / m.count.max(1) as f64);
+                    }
+                }
+                let [on, off] = runs.map(|(p50, rps, cpu, switches)| {
+                    (median(p50), median(rps), median(cpu), median(switches))
+                });
+                println!(
+                    "| {} KB | {} | {} | {:.3} | {:.3} | {:.0} | {:.0} | {:+.1} % | {:.1} | {:.1} | {:+.1} % | {:.2} | {:.2} |",
+                    size / 1024,
+                    if stream { "SSE" } else { "JSON" },
+                    concurrency,
+                    on.0,
+                    off.0,
+                    on.1,
+                    off.1,
+                    (off.1 - on.1) / off.1 * 100.0,
+                    on.2,
+                    off.2,
+                    (on.2 - off.2) / off.2 * 100.0,
+                    on.3,
+                    off.3,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn rss_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -254,6 +368,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let mock = Mock::start_with(false).await;
     mock.set_reply_size(512, 16);
+    if args.observability_only {
+        let (proxy, _) = start_proxy(&args.binary, &mock.url(), true)?;
+        return observability_table(&args, &mock, &proxy).await;
+    }
 
     // Start-up: median of 9 cold starts.
     let mut startups = Vec::new();
@@ -288,7 +406,7 @@ async fn main() -> anyhow::Result<()> {
                     args.duration,
                 )
                 .await?;
-                drain(proxy.port).await;
+                settle(&proxy).await;
                 println!(
                     "| {} KB | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
                     size / 1024,
@@ -320,11 +438,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             let chat_url = format!("http://127.0.0.1:{}/api/v1/chat/completions", proxy.port);
-            drain(proxy.port).await;
+            settle(&proxy).await;
             let chat = load(&chat_url, chat_body(size, stream), 1, args.duration).await?;
-            drain(proxy.port).await;
+            settle(&proxy).await;
             let chat_32 = load(&chat_url, chat_body(size, stream), 32, args.duration).await?;
-            drain(proxy.port).await;
+            settle(&proxy).await;
             println!(
                 "| {} KB | {} | {} | {} | {} | {} | {} | {:.0} |",
                 size / 1024,
@@ -340,47 +458,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let peak_rss = rss_kib(pid, "VmHWM:").unwrap_or(0);
 
-    // The cost of observability (record, access log, metrics, request log): the same
-    // pass-through with `observability.enabled = false` (a second proxy; the first one's writer
-    // is drained before each of its runs).
-    let (quiet, _) = start_proxy(&args.binary, &mock.url(), false)?;
-    println!();
-    println!("| body | response | concurrency | observability on p50 ms | off p50 ms | on req/s | off req/s |");
-    println!("|---|---|---|---|---|---|---|");
-    for size in [2 * 1024, 50 * 1024] {
-        for stream in [false, true] {
-            for concurrency in [1, 32] {
-                let body = request_body(size, stream);
-                drain(proxy.port).await;
-                let on = load(
-                    &format!("http://127.0.0.1:{}/api/v1/messages", proxy.port),
-                    body.clone(),
-                    concurrency,
-                    args.duration,
-                )
-                .await?;
-                drain(proxy.port).await;
-                let off = load(
-                    &format!("http://127.0.0.1:{}/api/v1/messages", quiet.port),
-                    body,
-                    concurrency,
-                    args.duration,
-                )
-                .await?;
-                println!(
-                    "| {} KB | {} | {} | {} | {} | {:.0} | {:.0} |",
-                    size / 1024,
-                    if stream { "SSE" } else { "JSON" },
-                    concurrency,
-                    ms(on.p50),
-                    ms(off.p50),
-                    on.rps,
-                    off.rps,
-                );
-            }
-        }
-    }
-    drop(quiet);
+    observability_table(&args, &mock, &proxy).await?;
     println!();
     println!("| proxy start-up to listening (median of 9) | idle RSS | peak RSS under load |");
     println!("|---|---|---|");

@@ -352,7 +352,7 @@ async fn serve_proxies_with_default_credential_paths_and_stops_on_sigterm() {
         "{log}"
     );
     assert!(
-        log.contains("path=\"/api/v1/messages\"") || log.contains("path=/api/v1/messages"),
+        log.contains("ccproxy::access: POST /api/v1/messages 200 ") && log.contains("tokens=12/6"),
         "access log: {log}"
     );
     for secret in [
@@ -408,6 +408,7 @@ async fn json_logs_and_claude_config_dir() {
         .unwrap_or_else(|| panic!("no JSON access line: {log}"));
     assert_eq!(access["status"], 200);
     assert_eq!(access["method"], "POST");
+    assert_eq!(access["output_tokens"], 6, "{access}");
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! What an Anthropic response says about itself: the model that served it and its token usage,
 //! read from a whole JSON message or from the events of a stream.
 
+use memchr::memmem::{Finder, FinderRev};
 use serde::Deserialize;
-use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// Tokens of one response, and the model that served it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,28 +25,27 @@ impl Usage {
         self.cache_write_5m_tokens + self.cache_write_1h_tokens
     }
 
-    fn merge(&mut self, usage: &Value) {
-        let n = |k: &str| usage.get(k).and_then(Value::as_u64);
-        if let Some(v) = n("input_tokens") {
+    fn merge(&mut self, usage: &UsageProbe) {
+        if let Some(v) = usage.input_tokens {
             self.input_tokens = v;
         }
-        if let Some(v) = n("output_tokens") {
+        if let Some(v) = usage.output_tokens {
             self.output_tokens = v;
         }
-        if let Some(v) = n("cache_read_input_tokens") {
+        if let Some(v) = usage.cache_read_input_tokens {
             self.cache_read_tokens = v;
         }
-        let split = &usage["cache_creation"];
+        let split = usage.cache_creation.as_ref();
         match (
-            split["ephemeral_5m_input_tokens"].as_u64(),
-            split["ephemeral_1h_input_tokens"].as_u64(),
+            split.and_then(|s| s.ephemeral_5m_input_tokens),
+            split.and_then(|s| s.ephemeral_1h_input_tokens),
         ) {
             (Some(m5), Some(h1)) => {
                 self.cache_write_5m_tokens = m5;
                 self.cache_write_1h_tokens = h1;
             }
             _ => {
-                if let Some(v) = n("cache_creation_input_tokens") {
+                if let Some(v) = usage.cache_creation_input_tokens {
                     self.cache_write_5m_tokens = v;
                     self.cache_write_1h_tokens = 0;
                 }
@@ -53,35 +54,77 @@ impl Usage {
     }
 }
 
-/// The parts of a message this module reads; the content is skipped, not built.
+/// A `usage` object, typed: no map is built, unknown fields are skipped.
+#[derive(Deserialize, Default)]
+struct UsageProbe {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_creation: Option<CacheSplit>,
+}
+
 #[derive(Deserialize)]
-struct MessageProbe {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    usage: Option<Value>,
-    #[serde(default)]
-    message: Option<Box<MessageProbe>>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    content: serde::de::IgnoredAny,
+struct CacheSplit {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+/// What a message without usage says of itself; the rest (the content first of all) is
+/// skipped, not built.
+#[derive(Deserialize)]
+struct MessageProbe<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+}
+
+static USAGE_KEY: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b"\"usage\":"));
+static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\":"));
+
+/// The JSON value that starts at byte `at` (after optional whitespace); what follows it is not
+/// looked at.
+fn value_at<'a, T: Deserialize<'a>>(json: &'a [u8], at: usize) -> Option<T> {
+    let mut de = serde_json::Deserializer::from_slice(json.get(at..)?);
+    T::deserialize(&mut de).ok()
 }
 
 /// Usage of a whole (non-streamed) message body; `None` if it is not a message.
+///
+/// Only two values are parsed, found by substring search: the last `"usage":` (a message ends
+/// with its usage, after the content) and the first `"model":` (it comes before the content).
+/// Inside a JSON string a quote is escaped, so these only match keys. A body without a
+/// `"usage":` key is parsed whole.
 pub fn from_message(body: &[u8]) -> Option<Usage> {
-    let m: MessageProbe = serde_json::from_slice(body).ok()?;
-    if m.kind.as_deref() != Some("message") && m.usage.is_none() {
-        return None;
+    if USAGE_KEY.rfind(body).is_none() {
+        return from_whole_message(body);
     }
     let mut u = Usage {
-        model: m.model,
+        model: model_in(body),
         ..Usage::default()
     };
-    u.merge(m.usage.as_ref().unwrap_or(&Value::Null));
+    if let Some(usage) = usage_in(body) {
+        u.merge(&usage);
+    }
     Some(u)
 }
+
+fn from_whole_message(body: &[u8]) -> Option<Usage> {
+    let m: MessageProbe = serde_json::from_slice(body).ok()?;
+    if m.kind.as_deref() != Some("message") {
+        return None;
+    }
+    Some(Usage {
+        model: m.model.map(Cow::into_owned),
+        ..Usage::default()
+    })
+}
+
+static MESSAGE_START: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"message_start\""));
+static MESSAGE_DELTA: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new(b"\"message_delta\""));
 
 /// Usage of a streamed message, from its raw SSE bytes in any chunking. Only two events are
 /// parsed: the first `message_start` (model, input and cache tokens) and the last
@@ -98,26 +141,35 @@ pub fn from_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Option<Usa
             &joined
         }
     };
-    let start_at = memchr::memmem::find(all, b"\"message_start\"")?;
-    let start: MessageProbe = serde_json::from_slice(data_line(all, start_at)?).ok()?;
-    let message = start.message.as_deref();
+    let start_at = MESSAGE_START.find(all)?;
+    let start = data_line(all, start_at)?;
     let mut usage = Usage {
-        model: message.and_then(|m| m.model.clone()),
+        model: model_in(start),
         ..Usage::default()
     };
-    if let Some(v) = message.and_then(|m| m.usage.as_ref()) {
-        usage.merge(v);
+    if let Some(v) = usage_in(start) {
+        usage.merge(&v);
     }
-    if let Some(delta_at) = memchr::memmem::rfind(all, b"\"message_delta\"") {
-        if let Some(delta) = data_line(all, delta_at)
-            .and_then(|line| serde_json::from_slice::<MessageProbe>(line).ok())
-        {
-            if let Some(v) = delta.usage.as_ref() {
-                usage.merge(v);
-            }
+    if let Some(delta_at) = MESSAGE_DELTA.rfind(all) {
+        if let Some(v) = data_line(all, delta_at).and_then(usage_in) {
+            usage.merge(&v);
         }
     }
     Some(usage)
+}
+
+/// The last `usage` object in `json` (a message's own comes after its content).
+fn usage_in(json: &[u8]) -> Option<UsageProbe> {
+    let at = USAGE_KEY.rfind(json)?;
+    value_at::<Option<UsageProbe>>(json, at + b"\"usage\":".len()).flatten()
+}
+
+/// The first `model` string in `json` (a message's own comes before its content).
+fn model_in(json: &[u8]) -> Option<String> {
+    let at = MODEL_KEY.find(json)?;
+    value_at::<Option<Cow<str>>>(json, at + b"\"model\":".len())
+        .flatten()
+        .map(Cow::into_owned)
 }
 
 /// The JSON of the `data:` line containing byte `at`.
@@ -143,6 +195,21 @@ mod tests {
         assert_eq!((u.cache_write_5m_tokens, u.cache_write_1h_tokens), (1, 3));
         assert_eq!(u.model.as_deref(), Some("claude-x"));
         assert!(from_message(b"{\"type\":\"error\"}").is_none());
+        // Unknown usage fields are skipped, nulls are absent counts, escaped strings decoded.
+        let u = from_message(br#"{"type":"message","model":"claude-\u0078","content":[{"type":"text","text":"\"usage\":{}"}],"usage":{"input_tokens":2,"output_tokens":null,"server_tool_use":{"web_search_requests":1},"service_tier":"standard","cache_creation":null,"cache_creation_input_tokens":6}}"#).unwrap();
+        assert_eq!(u.model.as_deref(), Some("claude-x"));
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cache_write_5m_tokens),
+            (2, 0, 6)
+        );
+        // A tool's input may hold `usage` and `model` keys: the message's own are the ones read.
+        let u = from_message(br#"{"id":"m","type":"message","model":"claude-a","content":[{"type":"tool_use","input":{"model":"x","usage":{"input_tokens":99}}}],"usage":{"input_tokens":3,"output_tokens":4}}"#).unwrap();
+        assert_eq!(u.model.as_deref(), Some("claude-a"));
+        assert_eq!((u.input_tokens, u.output_tokens), (3, 4));
+        // No usage at all: still a message (zero tokens); not JSON: nothing.
+        let u = from_message(br#"{"type":"message","model":"m","content":[]}"#).unwrap();
+        assert_eq!((u.model.as_deref(), u.input_tokens), (Some("m"), 0));
+        assert!(from_message(b"<html>").is_none());
     }
 
     #[test]
