@@ -15,7 +15,7 @@ use std::io::Write;
 /// The JSON form, flattened like the other JSON log lines.
 #[derive(Serialize)]
 struct JsonLine<'a> {
-    timestamp: String,
+    timestamp: &'a str,
     level: &'static str,
     target: &'static str,
     message: &'static str,
@@ -43,6 +43,8 @@ pub fn print(r: &RequestRecord, format: LogFormat) {
 pub struct Lines {
     format: LogFormat,
     enabled: bool,
+    /// When the lines are written (formatted once per batch).
+    now: Option<String>,
     out: Vec<u8>,
 }
 
@@ -51,13 +53,16 @@ impl Lines {
         Self {
             format,
             enabled: tracing::enabled!(target: "ccproxy::access", tracing::Level::INFO),
+            now: None,
             out: Vec::new(),
         }
     }
 
     pub fn push(&mut self, r: &RequestRecord) {
         if self.enabled {
-            let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+            let now = self.now.get_or_insert_with(|| {
+                humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+            });
             line(&mut self.out, r, self.format, now);
         }
     }
@@ -71,7 +76,7 @@ impl Lines {
     }
 }
 
-fn line(out: &mut Vec<u8>, r: &RequestRecord, format: LogFormat, now: impl std::fmt::Display) {
+fn line(out: &mut Vec<u8>, r: &RequestRecord, format: LogFormat, now: &str) {
     let model = r
         .model_served
         .as_deref()
@@ -79,24 +84,43 @@ fn line(out: &mut Vec<u8>, r: &RequestRecord, format: LogFormat, now: impl std::
         .unwrap_or("-");
     match format {
         LogFormat::Text => {
-            let _ = write!(
-                out,
-                "{now}  INFO ccproxy::access: {} {} {} {:.1}ms model=",
-                r.method, r.route, r.status, r.duration_ms
-            );
+            // Pieces appended directly, numbers by `itoa`: `write!`'s formatting machinery
+            // cost more than the rest of the line.
+            let mut n = itoa::Buffer::new();
+            let tenths_ms = (r.duration_ms * 10.0).round() as u64;
+            let micro_usd = (r.cost_usd.unwrap_or(0.0) * 1e6).round() as u64;
+            for piece in [
+                now,
+                "  INFO ccproxy::access: ",
+                &r.method,
+                " ",
+                &r.route,
+                " ",
+                n.format(r.status),
+            ] {
+                out.extend_from_slice(piece.as_bytes());
+            }
+            out.push(b' ');
+            out.extend_from_slice(n.format(tenths_ms / 10).as_bytes());
+            out.push(b'.');
+            out.extend_from_slice(n.format(tenths_ms % 10).as_bytes());
+            out.extend_from_slice(b"ms model=");
             if model.bytes().all(|b| b.is_ascii_graphic()) {
                 out.extend_from_slice(model.as_bytes());
             } else {
                 let _ = write!(out, "{model:?}");
             }
-            let _ = write!(
-                out,
-                " tokens={}/{} cost={:.6} id={}",
-                r.input_tokens,
-                r.output_tokens,
-                r.cost_usd.unwrap_or(0.0),
-                r.request_id
-            );
+            out.extend_from_slice(b" tokens=");
+            out.extend_from_slice(n.format(r.input_tokens).as_bytes());
+            out.push(b'/');
+            out.extend_from_slice(n.format(r.output_tokens).as_bytes());
+            out.extend_from_slice(b" cost=");
+            out.extend_from_slice(n.format(micro_usd / 1_000_000).as_bytes());
+            out.push(b'.');
+            let fraction = n.format(1_000_000 + micro_usd % 1_000_000);
+            out.extend_from_slice(&fraction.as_bytes()[1..]);
+            out.extend_from_slice(b" id=");
+            out.extend_from_slice(r.request_id.as_bytes());
             if r.client_disconnected {
                 out.extend_from_slice(b" client_disconnected");
             }
@@ -105,7 +129,7 @@ fn line(out: &mut Vec<u8>, r: &RequestRecord, format: LogFormat, now: impl std::
             let _ = serde_json::to_writer(
                 &mut *out,
                 &JsonLine {
-                    timestamp: now.to_string(),
+                    timestamp: now,
                     level: "INFO",
                     target: "ccproxy::access",
                     message: "request",
@@ -175,6 +199,22 @@ mod tests {
             line,
             "T  INFO ccproxy::access: POST /api/v1/messages 200 12.3ms \
              model=\"evil\\n\\u{1b}[31mmodel\" tokens=12/6 cost=0.000126 id=00ab client_disconnected\n"
+        );
+    }
+
+    #[test]
+    fn text_line_numbers() {
+        let mut r = record();
+        r.model_requested = Some("claude-x".into());
+        r.client_disconnected = false;
+        r.cost_usd = Some(12.05);
+        r.duration_ms = 1234.96;
+        let mut out = Vec::new();
+        line(&mut out, &r, LogFormat::Text, "T");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "T  INFO ccproxy::access: POST /api/v1/messages 200 1235.0ms model=claude-x \
+             tokens=12/6 cost=12.050000 id=00ab\n"
         );
     }
 

@@ -9,8 +9,8 @@
 //! constant time.
 
 use crate::error::ApiError;
-use crate::server::AppState;
 use crate::record::DraftCell;
+use crate::server::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;

@@ -6,13 +6,13 @@
 //! borrowed labels, and the request log's writer adds tokens and cost through the same handles.
 
 use crate::record::RequestRecord;
+use hashbrown::{Equivalent, HashMap};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use hashbrown::{Equivalent, HashMap};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicU64;

@@ -14,33 +14,52 @@ use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::response::Response;
 use bytes::Bytes;
+use memchr::memmem::Finder;
 use pin_project_lite::pin_project;
 use rand::Rng;
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use memchr::memmem::Finder;
 use std::sync::{Arc, LazyLock};
 use std::task::{ready, Context, Poll};
-use tower::Service;
 use std::time::Instant;
+use tower::Service;
 
-/// Markers of the first generated token in the streams the proxy sends, as searchers built
-/// once (building a searcher costs more than one search of a chunk).
-static TOKEN_MARKERS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
-    [
-        b"content_block_delta".as_slice(),
-        b"\"content\":\"",
+/// Markers of the first generated token in the streams the proxy sends, by surface, as
+/// searchers built once (building a searcher costs more than one search of a chunk).
+struct TokenMarkers {
+    anthropic: [Finder<'static>; 1],
+    chat: [Finder<'static>; 3],
+    responses: [Finder<'static>; 1],
+    any: [Finder<'static>; 5],
+}
+
+static TOKEN_MARKERS: LazyLock<TokenMarkers> = LazyLock::new(|| {
+    let anthropic = b"content_block_delta".as_slice();
+    let chat = [
+        b"\"content\":\"".as_slice(),
         b"\"reasoning_content\":",
         b"\"tool_calls\":[{\"index\"",
-        b".delta\"",
-    ]
-    .map(Finder::new)
+    ];
+    let responses = b".delta\"".as_slice();
+    TokenMarkers {
+        anthropic: [Finder::new(anthropic)],
+        chat: chat.map(Finder::new),
+        responses: [Finder::new(responses)],
+        any: [anthropic, chat[0], chat[1], chat[2], responses].map(Finder::new),
+    }
 });
 
-fn has_token(chunk: &[u8]) -> bool {
-    TOKEN_MARKERS.iter().any(|m| m.find(chunk).is_some())
+/// The markers to look for in a stream of this surface.
+fn token_markers(surface: Option<&str>) -> &'static [Finder<'static>] {
+    let m = &*TOKEN_MARKERS;
+    match surface {
+        Some(surface::ANTHROPIC) => &m.anthropic,
+        Some(surface::OPENAI_CHAT) => &m.chat,
+        Some(surface::OPENAI_RESPONSES) => &m.responses,
+        _ => &m.any,
+    }
 }
 
 /// The method's name, without an allocation for the standard ones.
@@ -77,6 +96,8 @@ struct Finish {
     status: u16,
     error_tag: Option<&'static str>,
     event_stream: bool,
+    /// What marks the first token in this response's stream.
+    token_markers: &'static [Finder<'static>],
     first_byte: Option<Instant>,
     first_token: Option<Instant>,
     /// `Content-Length` of the response: hyper stops polling once that much is sent.
@@ -152,7 +173,7 @@ impl Drop for Finish {
                 request_body: draft.request_body,
                 metrics,
             };
-            if let Err(p) = self.state.request_log.submit(pending) {
+            if let Some(p) = self.state.request_log.submit(pending) {
                 crate::access_log::print(&p.record, format);
             }
         } else {
@@ -186,7 +207,11 @@ impl http_body::Body for Watched {
                     this.finish.first_byte.get_or_insert(now);
                     if this.finish.event_stream
                         && this.finish.first_token.is_none()
-                        && has_token(chunk)
+                        && this
+                            .finish
+                            .token_markers
+                            .iter()
+                            .any(|m| m.find(chunk).is_some())
                     {
                         this.finish.first_token = Some(now);
                     }
@@ -235,7 +260,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-/// Starts the request's draft and its [`Finish`]; the handler runs inside.
+    /// Starts the request's draft and its [`Finish`]; the handler runs inside.
     fn call(&mut self, mut request: Request) -> Self::Future {
         let Some(state) = &self.state else {
             return Observing {
@@ -264,6 +289,7 @@ where
             status: CLIENT_CLOSED,
             error_tag: None,
             event_stream: false,
+            token_markers: &[],
             first_byte: None,
             first_token: None,
             expected_len: None,
@@ -310,6 +336,9 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
+        if finish.event_stream {
+            finish.token_markers = token_markers(finish.draft.with(|d| d.surface));
+        }
         finish.expected_len = parts
             .headers
             .get(header::CONTENT_LENGTH)

@@ -4,8 +4,8 @@
 //! client went away — the draft becomes a [`RequestRecord`] for the request log and the metrics.
 
 use bytes::Bytes;
-use std::borrow::Cow;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 /// Which surface a request used.

@@ -44,7 +44,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--claude" => sdk = Some(PathBuf::from(it.next().context("--claude PATH")?)),
             "-h" | "--help" => {
                 println!("usage: ccproxy-bench [--seconds N per run, default 3] [--binary path/to/ccproxy]");
-                println!("       ccproxy-bench --observability [--rounds N, default 3] [--seconds N]");
+                println!(
+                    "       ccproxy-bench --observability [--rounds N, default 3] [--seconds N]"
+                );
                 println!("       ccproxy-bench --sdk [--claude path/to/claude] [--binary path/to/ccproxy]");
                 std::process::exit(0);
             }
@@ -251,24 +253,6 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64(fields.iter().sum::<u64>() as f64 / 100.0)
 }
 
-/// Context switches (voluntary and not) of all a process's threads so far.
-fn context_switches(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -288,21 +272,20 @@ async fn observability_table(args: &Args, mock: &Mock, proxy: &Proxy) -> anyhow:
         args.duration.as_secs_f64()
     );
     println!();
-    println!("| body | response | concurrency | on p50 ms | off p50 ms | on req/s | off req/s | req/s cost | on CPU µs/req | off CPU µs/req | CPU cost | on switches/req | off switches/req |");
+    println!("| body | response | concurrency | on p50 ms | off p50 ms | on p99 ms | off p99 ms | on req/s | off req/s | req/s cost | on CPU µs/req | off CPU µs/req | CPU cost |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for size in [2 * 1024, 50 * 1024] {
         for stream in [false, true] {
             for concurrency in [1, 32] {
                 let body = request_body(size, stream);
-                // [on, off]: p50 ms, req/s, CPU µs per request, context switches per request.
-                let mut runs: [(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>); 2] = Default::default();
+                // [on, off]: p50 ms, p99 ms, req/s, CPU µs per request.
+                let mut runs: [[Vec<f64>; 4]; 2] = Default::default();
                 for round in 0..args.rounds {
                     let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
                     for which in order {
                         let target = if which == 0 { proxy } else { &quiet };
                         settle(target).await;
                         let cpu_before = cpu_time(target.child.id());
-                        let switches_before = context_switches(target.child.id());
                         let m = load(
                             &format!("http://127.0.0.1:{}/api/v1/messages", target.port),
                             body.clone(),
@@ -312,32 +295,32 @@ async fn observability_table(args: &Args, mock: &Mock, proxy: &Proxy) -> anyhow:
                         .await?;
                         settle(target).await;
                         let cpu = cpu_time(target.child.id()) - cpu_before;
-                        let switches = context_switches(target.child.id()) - switches_before;
-                        let run = &mut runs[which];
-                        run.0.push(m.p50.as_secs_f64() * 1000.0);
-                        run.1.push(m.rps);
-                        run.2.push(cpu.as_secs_f64() * 1e6 / m.count.max(1) as f64);
-                        run.3.push(switches as f64 / m.count.max(1) as f64);
+                        for (series, value) in runs[which].iter_mut().zip([
+                            m.p50.as_secs_f64() * 1000.0,
+                            m.p99.as_secs_f64() * 1000.0,
+                            m.rps,
+                            cpu.as_secs_f64() * 1e6 / m.count.max(1) as f64,
+                        ]) {
+                            series.push(value);
+                        }
                     }
                 }
-                let [on, off] = runs.map(|(p50, rps, cpu, switches)| {
-                    (median(p50), median(rps), median(cpu), median(switches))
-                });
+                let [on, off] = runs.map(|r| r.map(median));
                 println!(
-                    "| {} KB | {} | {} | {:.3} | {:.3} | {:.0} | {:.0} | {:+.1} % | {:.1} | {:.1} | {:+.1} % | {:.2} | {:.2} |",
+                    "| {} KB | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {:+.1} % | {:.1} | {:.1} | {:+.1} % |",
                     size / 1024,
                     if stream { "SSE" } else { "JSON" },
                     concurrency,
-                    on.0,
-                    off.0,
-                    on.1,
-                    off.1,
-                    (off.1 - on.1) / off.1 * 100.0,
-                    on.2,
-                    off.2,
-                    (on.2 - off.2) / off.2 * 100.0,
-                    on.3,
-                    off.3,
+                    on[0],
+                    off[0],
+                    on[1],
+                    off[1],
+                    on[2],
+                    off[2],
+                    (off[2] - on[2]) / off[2] * 100.0,
+                    on[3],
+                    off[3],
+                    (on[3] - off[3]) / off[3] * 100.0,
                 );
             }
         }

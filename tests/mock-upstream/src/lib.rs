@@ -11,6 +11,7 @@
 //! | `error-500`     | 500 api error                                                            |
 //! | `stream-break`  | SSE: two events, then the connection is cut mid-stream                    |
 //! | `gated`         | SSE: first event, then waits for [`Mock::open_gate`] before the rest      |
+//! | `hang`          | no answer (not even headers) until [`Mock::open_gate`], then a message   |
 //! | `slow`          | SSE: an event every 20 ms for a minute; counts dropped streams            |
 //! | `tools`         | text, then two parallel `weather` tool calls (JSON or SSE)               |
 //! | `thinking`      | a thinking block, then text (JSON or SSE)                                |
@@ -436,6 +437,14 @@ async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Respon
                 }
             });
             sse_response(Body::from_stream(stream))
+        }
+        "hang" => {
+            shared.gate.notified().await;
+            (
+                [("content-type", "application/json")],
+                message_json(&model, "late").to_string(),
+            )
+                .into_response()
         }
         "gated" => {
             let events = stream_events(&model, deltas, text_len / deltas as usize);

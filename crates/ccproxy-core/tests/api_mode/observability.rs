@@ -279,6 +279,41 @@ async fn every_request_is_recorded_with_tokens_cost_and_quota() {
 }
 
 #[tokio::test]
+async fn a_client_gone_before_the_answer_began_is_recorded() {
+    let h = Harness::new().await;
+    // Upstream sends nothing, not even headers; the client gives up first.
+    let gone = h
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"claude-sonnet-4-20250514","messages":[]}"#,
+        )
+        .header("x-mock", "hang")
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client timed out");
+    let rows = rows(&h, 1).await;
+    assert_eq!(rows[0]["status"], 499, "{rows:?}");
+    assert_eq!(rows[0]["client_disconnected"], true);
+    assert_eq!(rows[0]["error_type"], "client_disconnected");
+    assert_eq!(rows[0]["mode"], "api");
+    assert_eq!(rows[0]["route"], "/api/v1/messages");
+    assert_eq!(rows[0]["model_requested"], "claude-sonnet-4-20250514");
+    h.mock.open_gate();
+    // And the request is no longer counted as in progress (the one in progress is this one).
+    let metrics = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ccproxy_active_requests 1\n"), "{metrics}");
+}
+
+#[tokio::test]
 async fn labels_stay_bounded() {
     let h = Harness::new().await;
     for i in 0..30 {

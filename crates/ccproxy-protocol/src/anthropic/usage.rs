@@ -97,14 +97,14 @@ fn value_at<'a, T: Deserialize<'a>>(json: &'a [u8], at: usize) -> Option<T> {
 /// Inside a JSON string a quote is escaped, so these only match keys. A body without a
 /// `"usage":` key is parsed whole.
 pub fn from_message(body: &[u8]) -> Option<Usage> {
-    if USAGE_KEY.rfind(body).is_none() {
+    let Some(at) = USAGE_KEY.rfind(body) else {
         return from_whole_message(body);
-    }
+    };
     let mut u = Usage {
         model: model_in(body),
         ..Usage::default()
     };
-    if let Some(usage) = usage_in(body) {
+    if let Some(usage) = usage_after(body, at) {
         u.merge(&usage);
     }
     Some(u)
@@ -160,7 +160,11 @@ pub fn from_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Option<Usa
 
 /// The last `usage` object in `json` (a message's own comes after its content).
 fn usage_in(json: &[u8]) -> Option<UsageProbe> {
-    let at = USAGE_KEY.rfind(json)?;
+    usage_after(json, USAGE_KEY.rfind(json)?)
+}
+
+/// The `usage` object whose key starts at byte `at`.
+fn usage_after(json: &[u8], at: usize) -> Option<UsageProbe> {
     value_at::<Option<UsageProbe>>(json, at + b"\"usage\":".len()).flatten()
 }
 
