@@ -68,6 +68,31 @@ impl Quota {
     }
 }
 
+impl Quota {
+    /// The quota from the `claude` CLI's `rate_limit_event` (Claude Code mode), whose
+    /// `unifiedWindows` carry the same readings as upstream's headers; `None` if it has none.
+    pub fn from_cli(info: &serde_json::Value, now_ms: i64) -> Option<Self> {
+        let window = |name: &str| &info["unifiedWindows"][name];
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let q = Quota {
+            status: text(&info["status"]),
+            five_hour_utilization: window("five_hour")["utilization"].as_f64(),
+            five_hour_reset: window("five_hour")["resetsAt"].as_i64(),
+            seven_day_utilization: window("seven_day")["utilization"].as_f64(),
+            seven_day_reset: window("seven_day")["resetsAt"].as_i64(),
+            representative_claim: text(&info["rateLimitType"]),
+            overage_status: text(&info["overageStatus"]),
+            overage_utilization: None,
+            overage_reset: None,
+            observed_at: now_ms,
+        };
+        let any = q.status.is_some()
+            || q.five_hour_utilization.is_some()
+            || q.seven_day_utilization.is_some();
+        any.then_some(q)
+    }
+}
+
 /// The latest quota seen.
 #[derive(Default)]
 pub struct LatestQuota(Mutex<Option<Quota>>);

@@ -334,6 +334,7 @@ pub struct Turn {
     done: bool,
     error: Option<TurnError>,
     cost_usd: Option<f64>,
+    rate_limit: Option<Value>,
 }
 
 /// The named events of one step.
@@ -357,6 +358,7 @@ impl Turn {
             done: false,
             error: None,
             cost_usd: None,
+            rate_limit: None,
         }
     }
 
@@ -383,6 +385,12 @@ impl Turn {
     /// The CLI's own cost of the turn (`total_cost_usd`).
     pub fn cost_usd(&self) -> Option<f64> {
         self.cost_usd
+    }
+
+    /// The latest `rate_limit_info` the CLI reported (`rate_limit_event`: the subscription's
+    /// quota windows, read from upstream's headers by the CLI).
+    pub fn rate_limit(&self) -> Option<&Value> {
+        self.rate_limit.as_ref()
     }
 
     /// The model that served the turn.
@@ -459,6 +467,7 @@ impl Turn {
             Some("assistant") => self.assistant(line, &mut out),
             Some("user") => self.tool_results(&line["message"]["content"], &mut out),
             Some("result") => self.result(line, &mut out),
+            Some("rate_limit_event") => self.rate_limit = Some(line["rate_limit_info"].clone()),
             _ => {}
         }
         out

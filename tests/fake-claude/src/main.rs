@@ -8,6 +8,7 @@
 //! |----------------|-------------------------------------------------------------------------|
 //! | (none)         | `f5` (token stream) with `--include-partial-messages`, else `f1`        |
 //! | `FAKE_TOOL`    | `f4`: text, a Bash tool call, its result, the final text (no stream)    |
+//! | `FAKE_QUOTA`   | `f3`: a reply (no stream) with a `rate_limit_event` (5h 2 %, 7d 1 %)     |
 //! | `FAKE_429`     | `f6`: upstream answered 429; the `result` is an error                   |
 //! | `FAKE_ERROR`   | an error `result` with no API status (`error_during_execution`)          |
 //! | `FAKE_GARBAGE` | non-JSON noise, a 2 MiB line of an unknown type, then `f5`               |
@@ -26,6 +27,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const F1: &str = include_str!("../transcripts/f1.stdout.jsonl");
+const F3: &str = include_str!("../transcripts/f3.stdout.jsonl");
 const F4: &str = include_str!("../transcripts/f4.stdout.jsonl");
 const F5: &str = include_str!("../transcripts/f5.stdout.jsonl");
 const F6: &str = include_str!("../transcripts/f6.stdout.jsonl");
@@ -187,6 +189,8 @@ fn main() {
                 let text = content.to_string();
                 if text.contains("FAKE_TOOL") {
                     fake.replay(F4);
+                } else if text.contains("FAKE_QUOTA") {
+                    fake.replay(F3);
                 } else if text.contains("FAKE_429") {
                     fake.replay(F6);
                 } else if text.contains("FAKE_ERROR") {

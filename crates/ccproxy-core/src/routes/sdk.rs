@@ -10,6 +10,7 @@
 
 use super::api::read_body;
 use crate::error::ApiError;
+use crate::quota::Quota;
 use crate::record::{surface, BodyKind, DraftCell};
 use crate::sdk::{Lease, LeaseError};
 use crate::server::AppState;
@@ -162,6 +163,7 @@ pub async fn run(
         });
     }
     let pump = Pump {
+        state: state.clone(),
         lease: Some(lease),
         turn,
         keys,
@@ -226,6 +228,7 @@ async fn next_events(lease: &mut Lease, turn: &mut Turn) -> Events {
 /// A turn in progress, owning its lease: dropped before the end (the client left), it
 /// interrupts the turn.
 struct Pump {
+    state: Arc<AppState>,
     lease: Option<Lease>,
     turn: Turn,
     keys: Vec<u64>,
@@ -242,11 +245,23 @@ impl Pump {
             });
             lease.finish(history);
         }
+        // The subscription's quota as the CLI saw it (its `rate_limit_event`): the same
+        // reading `/api/quota` takes from upstream's headers in API mode.
+        let quota = self
+            .turn
+            .rate_limit()
+            .and_then(|info| Quota::from_cli(info, crate::clock::unix_ms() as i64));
+        if let Some(q) = &quota {
+            self.state.quota.update(q.clone());
+        }
         if let Some(d) = &self.draft {
             d.with(|d| {
                 d.cli_cost_usd = self.turn.cost_usd();
                 if let Some(e) = self.turn.error() {
                     d.error_type = Some(e.kind.clone());
+                }
+                if quota.is_some() {
+                    d.quota = quota;
                 }
             });
         }

@@ -270,3 +270,56 @@ async fn the_request_log_records_sdk_turns() {
         .unwrap();
     assert_eq!(summary["totals"]["requests"], 2, "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clis_rate_limit_event_feeds_the_quota() {
+    let h = Harness::new().await;
+    let quota = || async {
+        h.http
+            .get(h.url("/api/quota"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let before = quota().await;
+    let r = h.post("/sdk/v1/messages", &user("FAKE_QUOTA hello")).await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    // The real CLI's `rate_limit_event` (transcript f3): 5 h at 2 %, 7 d at 1 %.
+    let after = quota().await;
+    assert_ne!(before, after, "{before} → {after}");
+    let text = after.to_string();
+    for expected in [
+        "0.02",
+        "0.01",
+        "1795565951",
+        "1796152751",
+        "allowed",
+        "five_hour",
+    ] {
+        assert!(text.contains(expected), "{expected} in {after}");
+    }
+    // And the request's own record carries it.
+    let mut rows = Value::Null;
+    for _ in 0..100 {
+        rows = h
+            .http
+            .get(h.url("/logs/query?mode=sdk"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if rows["data"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows["data"][0]["quota_5h_utilization"], 0.02, "{rows}");
+    assert_eq!(rows["data"][0]["quota_7d_utilization"], 0.01, "{rows}");
+    assert_eq!(rows["data"][0]["quota_status"], "allowed", "{rows}");
+}
