@@ -203,15 +203,8 @@ async fn a_client_that_disconnects_interrupts_the_turn() {
     eventually("the CLI to stop", || !alive(pid)).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_request_log_records_sdk_turns() {
-    let h = Harness::new().await;
-    let mut body = user("hello");
-    body["stream"] = json!(true);
-    let r = h.post("/sdk/v1/messages", &body).await;
-    r.text().await.unwrap();
-    let r = h.post("/sdk/v1/messages", &user("hello")).await;
-    r.text().await.unwrap();
+/// `/logs/query?mode=sdk` once it holds `n` rows (or after 5 s, for the assertions to show).
+async fn sdk_rows(h: &Harness, n: usize) -> Value {
     let mut rows = Value::Null;
     for _ in 0..100 {
         rows = h
@@ -223,11 +216,24 @@ async fn the_request_log_records_sdk_turns() {
             .json()
             .await
             .unwrap();
-        if rows["data"].as_array().is_some_and(|i| i.len() == 2) {
+        if rows["data"].as_array().is_some_and(|i| i.len() >= n) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_log_records_sdk_turns() {
+    let h = Harness::new().await;
+    let mut body = user("hello");
+    body["stream"] = json!(true);
+    let r = h.post("/sdk/v1/messages", &body).await;
+    r.text().await.unwrap();
+    let r = h.post("/sdk/v1/messages", &user("hello")).await;
+    r.text().await.unwrap();
+    let rows = sdk_rows(&h, 2).await;
     let items = rows["data"].as_array().unwrap_or_else(|| panic!("{rows}"));
     assert_eq!(items.len(), 2, "{rows}");
     for row in items {
@@ -303,22 +309,7 @@ async fn the_clis_rate_limit_event_feeds_the_quota() {
         assert!(text.contains(expected), "{expected} in {after}");
     }
     // And the request's own record carries it.
-    let mut rows = Value::Null;
-    for _ in 0..100 {
-        rows = h
-            .http
-            .get(h.url("/logs/query?mode=sdk"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if rows["data"].as_array().is_some_and(|i| !i.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let rows = sdk_rows(&h, 1).await;
     assert_eq!(rows["data"][0]["quota_5h_utilization"], 0.02, "{rows}");
     assert_eq!(rows["data"][0]["quota_7d_utilization"], 0.01, "{rows}");
     assert_eq!(rows["data"][0]["quota_status"], "allowed", "{rows}");
