@@ -26,33 +26,60 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 use tower::Service;
 
-/// Markers of the first generated token in the streams the proxy sends, by surface, as
-/// searchers built once (building a searcher costs more than one search of a chunk).
+/// A marker of the first generated token in a stream chunk: a byte pattern, which (for the
+/// patterns ending in a string's opening quote) must be followed by a non-empty string — the chat
+/// stream opens with `{"content":"","role":"assistant"}`, which is not a token.
+struct TokenMarker {
+    pattern: Finder<'static>,
+    opens_string: bool,
+}
+
+impl TokenMarker {
+    fn new(pattern: &'static [u8]) -> Self {
+        Self {
+            opens_string: pattern.ends_with(b":\""),
+            pattern: Finder::new(pattern),
+        }
+    }
+
+    fn is_in(&self, chunk: &[u8]) -> bool {
+        if !self.opens_string {
+            return self.pattern.find(chunk).is_some();
+        }
+        let len = self.pattern.needle().len();
+        self.pattern
+            .find_iter(chunk)
+            .any(|at| chunk.get(at + len).is_some_and(|&b| b != b'"'))
+    }
+}
+
+/// The token markers of the streams the proxy sends, by surface, as searchers built once
+/// (building a searcher costs more than one search of a chunk).
 struct TokenMarkers {
-    anthropic: [Finder<'static>; 1],
-    chat: [Finder<'static>; 3],
-    responses: [Finder<'static>; 1],
-    any: [Finder<'static>; 5],
+    anthropic: [TokenMarker; 1],
+    chat: [TokenMarker; 3],
+    responses: [TokenMarker; 1],
+    any: [TokenMarker; 5],
 }
 
 static TOKEN_MARKERS: LazyLock<TokenMarkers> = LazyLock::new(|| {
     let anthropic = b"content_block_delta".as_slice();
     let chat = [
         b"\"content\":\"".as_slice(),
-        b"\"reasoning_content\":",
+        b"\"reasoning_content\":\"",
         b"\"tool_calls\":[{\"index\"",
     ];
     let responses = b".delta\"".as_slice();
     TokenMarkers {
-        anthropic: [Finder::new(anthropic)],
-        chat: chat.map(Finder::new),
-        responses: [Finder::new(responses)],
-        any: [anthropic, chat[0], chat[1], chat[2], responses].map(Finder::new),
+        anthropic: [TokenMarker::new(anthropic)],
+        chat: chat.map(TokenMarker::new),
+        responses: [TokenMarker::new(responses)],
+        any: [anthropic, chat[0], chat[1], chat[2], responses].map(TokenMarker::new),
     }
 });
 
 /// The markers to look for in a stream of this surface.
-fn token_markers(surface: Option<&str>) -> &'static [Finder<'static>] {
+fn token_markers(surface: Option<&str>) -> &'static [TokenMarker] {
     let m = &*TOKEN_MARKERS;
     match surface {
         Some(surface::ANTHROPIC) => &m.anthropic,
@@ -97,7 +124,7 @@ struct Finish {
     error_tag: Option<&'static str>,
     event_stream: bool,
     /// What marks the first token in this response's stream.
-    token_markers: &'static [Finder<'static>],
+    token_markers: &'static [TokenMarker],
     first_byte: Option<Instant>,
     first_token: Option<Instant>,
     /// `Content-Length` of the response: hyper stops polling once that much is sent.
@@ -207,11 +234,7 @@ impl http_body::Body for Watched {
                     this.finish.first_byte.get_or_insert(now);
                     if this.finish.event_stream
                         && this.finish.first_token.is_none()
-                        && this
-                            .finish
-                            .token_markers
-                            .iter()
-                            .any(|m| m.find(chunk).is_some())
+                        && this.finish.token_markers.iter().any(|m| m.is_in(chunk))
                     {
                         this.finish.first_token = Some(now);
                     }
@@ -352,5 +375,54 @@ where
                 finish,
             }),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_token(surface: &str, chunk: &str) -> bool {
+        token_markers(Some(surface))
+            .iter()
+            .any(|m| m.is_in(chunk.as_bytes()))
+    }
+
+    #[test]
+    fn opening_chunks_are_not_tokens() {
+        let chat = surface::OPENAI_CHAT;
+        let role = r#"data: {"choices":[{"delta":{"content":"","role":"assistant"},"index":0}]}"#;
+        assert!(!first_token(chat, role));
+        assert!(first_token(
+            chat,
+            r#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#
+        ));
+        assert!(first_token(
+            chat,
+            r#"data: {"choices":[{"delta":{"content":"\"q"}}]}"#
+        ));
+        // An empty string, then a token, in one chunk.
+        assert!(first_token(
+            chat,
+            &format!("{role}\n\n{}", r#"{"content":"x"}"#)
+        ));
+        assert!(first_token(chat, r#"{"delta":{"reasoning_content":"hm"}}"#));
+        assert!(first_token(
+            chat,
+            r#"{"delta":{"tool_calls":[{"index":0,"id":"t"}]}}"#
+        ));
+        let created = r#"event: response.created
+data: {"type":"response.created"}"#;
+        assert!(!first_token(surface::OPENAI_RESPONSES, created));
+        assert!(first_token(
+            surface::OPENAI_RESPONSES,
+            r#"data: {"type":"response.output_text.delta","delta":"x"}"#
+        ));
+        let start = "event: message_start\ndata: {\"type\":\"message_start\"}";
+        assert!(!first_token(surface::ANTHROPIC, start));
+        assert!(first_token(
+            surface::ANTHROPIC,
+            "event: content_block_delta\ndata: {}"
+        ));
     }
 }

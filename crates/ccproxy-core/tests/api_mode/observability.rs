@@ -313,6 +313,59 @@ async fn a_client_gone_before_the_answer_began_is_recorded() {
     assert!(metrics.contains("ccproxy_active_requests 1\n"), "{metrics}");
 }
 
+/// The time to first token is when the first generated text leaves the proxy, on every surface —
+/// not the stream's opening events (`message_start`, the chat stream's empty role chunk,
+/// `response.created`). The mock's `slow` stream sends its first text 60 ms after its first event.
+#[tokio::test]
+async fn time_to_first_token_is_the_first_text_on_every_surface() {
+    let h = Harness::new().await;
+    let surfaces = [
+        ("/api/v1/messages", "anthropic"),
+        ("/api/v1/chat/completions", "openai-chat"),
+        ("/api/v1/responses", "openai-responses"),
+    ];
+    for (path, _) in surfaces {
+        let body = if path.ends_with("responses") {
+            json!({"model": "claude-sonnet-4-20250514", "stream": true, "input": "hi"})
+        } else {
+            json!({"model": "claude-sonnet-4-20250514", "stream": true, "max_tokens": 9,
+                   "messages": [{"role": "user", "content": "hi"}]})
+        };
+        let mut streamed = h
+            .http
+            .post(h.url(path))
+            .header("x-mock", "slow")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 200, "{path}");
+        // Read until the first text ("xxxx") has arrived, then leave.
+        let mut seen = Vec::new();
+        while !seen.windows(4).any(|w| w == b"xxxx") {
+            let chunk = streamed.chunk().await.unwrap().expect("the stream went on");
+            seen.extend_from_slice(&chunk);
+        }
+        drop(streamed);
+    }
+    let rows = rows(&h, surfaces.len()).await;
+    for (path, surface) in surfaces {
+        let row = find(&rows, |r| r["surface"] == surface);
+        assert_eq!(row["route"], path);
+        let (ttfb, ttft) = (row["ttfb_ms"].as_f64(), row["ttft_ms"].as_f64());
+        let (ttfb, ttft) = (
+            ttfb.unwrap(),
+            ttft.unwrap_or_else(|| panic!("no ttft: {row}")),
+        );
+        // The first byte is the stream's opening event; the text follows it by the mock's own
+        // pauses (3 × 20 ms; a bound the mock sets, not a timing of the proxy).
+        assert!(
+            ttft - ttfb >= 20.0,
+            "{surface}: ttft {ttft} ms, ttfb {ttfb} ms"
+        );
+    }
+}
+
 #[tokio::test]
 async fn labels_stay_bounded() {
     let h = Harness::new().await;
