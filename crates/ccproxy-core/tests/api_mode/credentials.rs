@@ -147,15 +147,7 @@ async fn invalid_grant_fails_clearly_and_never_loops() {
         assert!(message.contains("ccproxy auth login"), "{message}");
     }
     assert_eq!(h.mock.token_calls(), 1, "a dead refresh token is sent once");
-    let status: Value = h
-        .http
-        .get(h.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/api/status").await;
     assert_eq!(status["credentials"]["state"], "login_expired");
     assert_eq!(status["credentials"]["can_refresh"], false);
 
@@ -212,15 +204,7 @@ async fn claude_code_file_then_environment_token_are_used_in_order() {
         h.mock.requests().pop().unwrap().header("authorization"),
         "Bearer access-claude"
     );
-    let status: Value = h
-        .http
-        .get(h.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/api/status").await;
     assert_eq!(status["credentials"]["source"], "claude_code");
 
     std::fs::remove_file(&claude_file).unwrap();
@@ -229,15 +213,7 @@ async fn claude_code_file_then_environment_token_are_used_in_order() {
         h.mock.requests().pop().unwrap().header("authorization"),
         "Bearer access-env"
     );
-    let status: Value = h
-        .http
-        .get(h.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/api/status").await;
     assert_eq!(status["credentials"]["source"], "environment");
 }
 
@@ -256,14 +232,6 @@ async fn no_credentials_is_a_clear_401_and_the_server_still_runs() {
     let message = expect_error(response, 401, "authentication_error").await;
     assert!(message.contains("ccproxy auth login"), "{message}");
     assert!(h.mock.requests().is_empty());
-    let status: Value = h
-        .http
-        .get(h.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/api/status").await;
     assert_eq!(status["credentials"]["state"], "missing");
 }

@@ -97,6 +97,18 @@ impl Harness {
         format!("http://{}{path}", self.server.local_addr())
     }
 
+    /// `GET path` (with the harness's client), its body as JSON.
+    async fn get_json(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// `GET path` (with the harness's client), its body as text.
+    async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     fn credentials_path(&self) -> PathBuf {
         self.dir.path().join("credentials.json")
     }

@@ -7,15 +7,7 @@ use std::time::Instant;
 async fn rows(h: &Harness, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let v: Value = h
-            .http
-            .get(h.url("/logs/query?limit=1000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = h.get_json("/logs/query?limit=1000").await;
         let data = v["data"].as_array().cloned().unwrap_or_default();
         if data.len() >= n || Instant::now() > deadline {
             assert_eq!(data.len(), n, "rows in the log: {v}");
@@ -145,37 +137,17 @@ async fn every_request_is_recorded_with_tokens_cost_and_quota() {
     assert_eq!(missing["error_type"], "not_found_error");
 
     // Filters and paging.
-    let page: Value = h
-        .http
-        .get(h.url("/logs/query?status=4xx&limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = h.get_json("/logs/query?status=4xx&limit=1").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     let cursor = page["next_cursor"].as_i64().unwrap();
-    let next: Value = h
-        .http
-        .get(h.url(&format!("/logs/query?status=4xx&limit=1&cursor={cursor}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next = h
+        .get_json(&format!("/logs/query?status=4xx&limit=1&cursor={cursor}"))
+        .await;
     assert_eq!(next["data"].as_array().unwrap().len(), 1);
     assert_ne!(next["data"][0]["id"], page["data"][0]["id"]);
-    let chat_only: Value = h
-        .http
-        .get(h.url("/logs/query?surface=openai-chat&model=gpt-4o"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chat_only = h
+        .get_json("/logs/query?surface=openai-chat&model=gpt-4o")
+        .await;
     assert_eq!(chat_only["data"].as_array().unwrap().len(), 1);
     let r = h
         .http
@@ -193,15 +165,7 @@ async fn every_request_is_recorded_with_tokens_cost_and_quota() {
     assert_eq!(r.status(), 400);
 
     // Summary.
-    let s: Value = h
-        .http
-        .get(h.url("/logs/summary?window=1h"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s = h.get_json("/logs/summary?window=1h").await;
     assert_eq!(s["totals"]["requests"], 6);
     assert_eq!(s["totals"]["errors"], 2, "the 429 and the 404");
     assert_eq!(s["totals"]["input_tokens"], 12 + 12 + 20 + 12);
@@ -222,45 +186,21 @@ async fn every_request_is_recorded_with_tokens_cost_and_quota() {
     );
 
     // Status.
-    let st: Value = h
-        .http
-        .get(h.url("/logs/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = h.get_json("/logs/status").await;
     assert_eq!(st["rows"], 6);
     assert_eq!(st["dropped"], 0);
     assert!(st["size_bytes"].as_u64().unwrap() > 0);
     assert!(st["oldest_ts"].as_i64().unwrap() <= st["newest_ts"].as_i64().unwrap());
 
     // Quota, from the headers of the last upstream response.
-    let q: Value = h
-        .http
-        .get(h.url("/api/quota"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q = h.get_json("/api/quota").await;
     assert_eq!(q["available"], true);
     assert_eq!(q["quota"]["status"], "allowed");
     assert_eq!(q["quota"]["five_hour_utilization"], 0.25);
     assert_eq!(q["quota"]["seven_day_utilization"], 0.5);
 
     // Prometheus.
-    let m = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = h.get_text("/metrics").await;
     for line in [
         r#"ccproxy_requests_total{mode="api",surface="anthropic",route="/api/v1/messages",model="claude-sonnet-4-20250514",status="200"} 3"#, // JSON, stream, and the stream the client left
         r#"ccproxy_requests_total{mode="api",surface="openai-chat",route="/api/v1/chat/completions",model="gpt-4o",status="200"} 1"#,
@@ -301,15 +241,7 @@ async fn a_client_gone_before_the_answer_began_is_recorded() {
     assert_eq!(rows[0]["model_requested"], "claude-sonnet-4-20250514");
     h.mock.open_gate();
     // And the request is no longer counted as in progress (the one in progress is this one).
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.get_text("/metrics").await;
     assert!(metrics.contains("ccproxy_active_requests 1\n"), "{metrics}");
 }
 
@@ -378,15 +310,7 @@ async fn labels_stay_bounded() {
         .await
         .unwrap();
     }
-    let m = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = h.get_text("/metrics").await;
     assert!(!m.contains("made-up"), "{m}");
     assert!(m.contains(r#"model="other",status="200"} 30"#), "{m}");
 }
@@ -447,28 +371,12 @@ async fn a_full_queue_drops_records_and_never_blocks_requests() {
     }
     let dropped = log.dropped() as usize;
     rows(&h, 10 - dropped).await;
-    let m = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = h.get_text("/metrics").await;
     assert!(
         m.contains(&format!("ccproxy_log_dropped_total {dropped}")),
         "{m}"
     );
-    let st: Value = h
-        .http
-        .get(h.url("/logs/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = h.get_json("/logs/status").await;
     assert_eq!(st["dropped"], dropped as u64);
 }
 
@@ -552,15 +460,7 @@ async fn bodies_are_stored_only_when_asked_and_redacted() {
         .await
         .unwrap();
     rows(&h, 1).await;
-    let v: Value = h
-        .http
-        .get(h.url("/logs/query?bodies=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = h.get_json("/logs/query?bodies=true").await;
     let row = &v["data"][0];
     let stored = row["request_body"].as_str().unwrap();
     assert!(
@@ -577,15 +477,7 @@ async fn bodies_are_stored_only_when_asked_and_redacted() {
         "capped: {response}"
     );
     // Without `bodies=true` they are not returned.
-    let v: Value = h
-        .http
-        .get(h.url("/logs/query"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = h.get_json("/logs/query").await;
     assert!(v["data"][0].get("request_body").is_none());
 
     // Off by default.
@@ -659,15 +551,7 @@ async fn the_oldest_records_go_when_the_database_is_too_big() {
     }
     rows(&h, 3).await;
     assert_eq!(h.server.state().request_log.trim_now().unwrap(), 3);
-    let st: Value = h
-        .http
-        .get(h.url("/logs/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = h.get_json("/logs/status").await;
     assert_eq!(st["rows"], 0);
 }
 
@@ -684,15 +568,7 @@ async fn the_master_switch_turns_all_observation_off() {
         .unwrap();
     assert_eq!(r.status(), 200, "requests are still proxied");
     r.bytes().await.unwrap();
-    let text = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.get_text("/metrics").await;
     assert!(!text.contains("ccproxy_requests_total{"), "{text}");
     let r = h.http.get(h.url("/logs/status")).send().await.unwrap();
     let message = expect_error(r, 404, "not_found_error").await;

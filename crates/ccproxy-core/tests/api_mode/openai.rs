@@ -217,15 +217,7 @@ async fn bad_requests_are_400_in_openai_shape_and_nothing_is_sent() {
 #[tokio::test]
 async fn single_models_by_id() {
     let h = Harness::new().await;
-    let v: Value = h
-        .http
-        .get(h.url("/api/v1/models/claude-sonnet-4-20250514"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = h.get_json("/api/v1/models/claude-sonnet-4-20250514").await;
     assert_eq!(v["id"], "claude-sonnet-4-20250514");
     assert_eq!(v["object"], "model");
     let r = h

@@ -217,15 +217,7 @@ async fn an_unreachable_upstream_is_a_502() {
 async fn models_are_listed_in_a_shape_both_sdks_read() {
     let h = Harness::new().await;
     for path in ["/api/v1/models", "/api/models"] {
-        let v: Value = h
-            .http
-            .get(h.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = h.get_json(path).await;
         assert_eq!(v["object"], "list");
         assert_eq!(v["has_more"], false);
         let ids: Vec<_> = v["data"]
@@ -256,15 +248,7 @@ async fn models_are_listed_in_a_shape_both_sdks_read() {
 #[tokio::test]
 async fn status_reports_credentials_upstream_and_version() {
     let h = Harness::new().await;
-    let status: Value = h
-        .http
-        .get(h.url("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/api/status").await;
     assert_eq!(status["mode"], "api");
     assert_eq!(status["upstream"], h.mock.url());
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));

@@ -96,6 +96,18 @@ impl Harness {
         format!("http://{}{path}", self.server().local_addr())
     }
 
+    /// `GET path`, its body as JSON.
+    async fn get_json(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// `GET path`, its body as text.
+    async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .post(self.url(path))

@@ -106,15 +106,7 @@ async fn responses_json_and_stream() {
 #[tokio::test]
 async fn models_come_from_the_cli_once_it_has_started() {
     let h = Harness::new().await;
-    let before: Value = h
-        .http
-        .get(h.url("/sdk/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before = h.get_json("/sdk/v1/models").await;
     assert_eq!(before["source"], "config");
     assert!(before["data"]
         .as_array()
@@ -126,15 +118,7 @@ async fn models_come_from_the_cli_once_it_has_started() {
         .text()
         .await
         .unwrap();
-    let after: Value = h
-        .http
-        .get(h.url("/sdk/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = h.get_json("/sdk/models").await;
     assert_eq!(after["source"], "claude-cli");
     let ids: Vec<&str> = after["data"]
         .as_array()

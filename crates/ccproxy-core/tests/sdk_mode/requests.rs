@@ -234,15 +234,7 @@ async fn a_missing_cli_is_a_clear_503_and_the_server_still_serves() {
     )
     .await;
     assert!(message.contains("/nonexistent/claude"), "{message}");
-    let status: Value = h
-        .http
-        .get(h.url("/sdk/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/sdk/status").await;
     assert_eq!(status["cli"]["found"], false, "{status}");
     let health = h.http.get(h.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -261,15 +253,7 @@ async fn a_too_old_cli_is_refused_with_the_upgrade_command() {
         message.contains("1.0.2") && message.contains("npm install -g @anthropic-ai/claude-code"),
         "{message}"
     );
-    let status: Value = h
-        .http
-        .get(h.url("/sdk/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.get_json("/sdk/status").await;
     assert_eq!(status["cli"]["version"], "1.0.2", "{status}");
     assert_eq!(status["cli"]["usable"], false, "{status}");
 }

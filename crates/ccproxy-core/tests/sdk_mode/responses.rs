@@ -207,15 +207,7 @@ async fn a_client_that_disconnects_interrupts_the_turn() {
 async fn sdk_rows(h: &Harness, n: usize) -> Value {
     let mut rows = Value::Null;
     for _ in 0..100 {
-        rows = h
-            .http
-            .get(h.url("/logs/query?mode=sdk"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        rows = h.get_json("/logs/query?mode=sdk").await;
         if rows["data"].as_array().is_some_and(|i| i.len() >= n) {
             break;
         }
@@ -246,15 +238,7 @@ async fn the_request_log_records_sdk_turns() {
         assert_eq!(row["cache_write_tokens"], 12131);
         assert_eq!(row["cli_cost_usd"], 0.060731);
     }
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.get_text("/metrics").await;
     assert!(
         metrics.contains(
             r#"ccproxy_requests_total{mode="sdk",surface="anthropic",route="/sdk/v1/messages""#
@@ -265,15 +249,7 @@ async fn the_request_log_records_sdk_turns() {
         metrics.contains(r#"ccproxy_tokens_total{mode="sdk""#),
         "{metrics}"
     );
-    let summary: Value = h
-        .http
-        .get(h.url("/logs/summary?window=1h"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary = h.get_json("/logs/summary?window=1h").await;
     assert_eq!(summary["totals"]["requests"], 2, "{summary}");
 }
 
