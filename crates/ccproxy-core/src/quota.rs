@@ -61,14 +61,9 @@ impl Quota {
             overage_reset: int("anthropic-ratelimit-unified-overage-reset"),
             observed_at: now_ms,
         };
-        let any = q.status.is_some()
-            || q.five_hour_utilization.is_some()
-            || q.seven_day_utilization.is_some();
-        any.then_some(q)
+        q.if_any()
     }
-}
 
-impl Quota {
     /// The quota from the `claude` CLI's `rate_limit_event` (Claude Code mode), whose
     /// `unifiedWindows` carry the same readings as upstream's headers; `None` if it has none.
     pub fn from_cli(info: &serde_json::Value, now_ms: i64) -> Option<Self> {
@@ -86,10 +81,15 @@ impl Quota {
             overage_reset: None,
             observed_at: now_ms,
         };
-        let any = q.status.is_some()
-            || q.five_hour_utilization.is_some()
-            || q.seven_day_utilization.is_some();
-        any.then_some(q)
+        q.if_any()
+    }
+
+    /// The reading, if it says anything at all.
+    fn if_any(self) -> Option<Self> {
+        let any = self.status.is_some()
+            || self.five_hour_utilization.is_some()
+            || self.seven_day_utilization.is_some();
+        any.then_some(self)
     }
 }
 
@@ -104,5 +104,38 @@ impl LatestQuota {
 
     pub fn get(&self) -> Option<Quota> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn a_reading_that_says_nothing_is_none() {
+        assert!(Quota::from_headers(&HeaderMap::new(), 1).is_none());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "anthropic-ratelimit-unified-5h-reset",
+            HeaderValue::from_static("9"),
+        );
+        assert!(Quota::from_headers(&headers, 1).is_none(), "a reset alone");
+        assert!(Quota::from_cli(&serde_json::json!({}), 1).is_none());
+        let windows = serde_json::json!({"unifiedWindows": {"five_hour": {"resetsAt": 9}}});
+        assert!(Quota::from_cli(&windows, 1).is_none(), "a reset alone");
+
+        let cli = serde_json::json!({"unifiedWindows": {"seven_day": {"utilization": 0.5}}});
+        let q = Quota::from_cli(&cli, 7).unwrap();
+        assert_eq!((q.seven_day_utilization, q.observed_at), (Some(0.5), 7));
+        headers.insert(
+            "anthropic-ratelimit-unified-status",
+            HeaderValue::from_static("allowed"),
+        );
+        let q = Quota::from_headers(&headers, 3).unwrap();
+        assert_eq!(
+            (q.status.as_deref(), q.five_hour_reset),
+            (Some("allowed"), Some(9))
+        );
     }
 }
