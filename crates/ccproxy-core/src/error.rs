@@ -7,16 +7,19 @@ use ccproxy_protocol::error::{anthropic_error_body, openai_error_body, ErrorKind
 
 use crate::credentials::CredentialError;
 
-/// Which API shape an error is rendered in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
+/// Which API's shape an error is rendered in. Routes know theirs (each sub-router of
+/// [`crate::routes`] inserts it as a request extension); only a path no route matched is told by
+/// its suffix ([`ErrorShape::of_unmatched_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorShape {
+    #[default]
     Anthropic,
     OpenAi,
 }
 
-impl Surface {
-    /// The surface a request path belongs to: OpenAI paths are chat completions and responses.
-    pub fn of_path(path: &str) -> Self {
+impl ErrorShape {
+    /// The shape for a path no route matched: OpenAI's for paths ending like its endpoints.
+    pub fn of_unmatched_path(path: &str) -> Self {
         if path.ends_with("/chat/completions") || path.ends_with("/responses") {
             Self::OpenAi
         } else {
@@ -34,7 +37,7 @@ pub struct ErrorTag(pub &'static str);
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
-    pub surface: Surface,
+    pub shape: ErrorShape,
 }
 
 impl ApiError {
@@ -42,13 +45,13 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
-            surface: Surface::Anthropic,
+            shape: ErrorShape::Anthropic,
         }
     }
 
-    /// Renders in the shape of the API `path` belongs to.
-    pub fn for_path(mut self, path: &str) -> Self {
-        self.surface = Surface::of_path(path);
+    /// Renders in `shape`.
+    pub fn in_shape(mut self, shape: ErrorShape) -> Self {
+        self.shape = shape;
         self
     }
 }
@@ -71,9 +74,9 @@ impl From<CredentialError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match self.surface {
-            Surface::Anthropic => anthropic_error_body(self.kind, &self.message),
-            Surface::OpenAi => openai_error_body(self.kind, &self.message),
+        let body = match self.shape {
+            ErrorShape::Anthropic => anthropic_error_body(self.kind, &self.message),
+            ErrorShape::OpenAi => openai_error_body(self.kind, &self.message),
         };
         let status =
             StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,18 +1,19 @@
-//! Request admission, before any route runs: the `Host` check (DNS-rebinding protection) and
-//! client authentication with `security.auth_token`.
+//! Request admission, the first thing every route runs: the `Host` check (DNS-rebinding
+//! protection) and client authentication with `security.auth_token`. Each sub-router of
+//! [`crate::routes`] says what its routes need ([`Gate`]); nothing here looks at paths.
 //!
 //! Host rule: IP literals (a rebinding attack always uses a DNS name), `localhost` and names
 //! under `.localhost`, and the names in `server.allowed_hosts` (`*` admits any) are accepted;
-//! anything else is 403. Auth rule: when a token is configured every route except `GET /health`,
-//! the web UI's page and assets (`GET /`, `GET /ui/…`: no data) and the OAuth callback
-//! (`GET /oauth/callback`, `GET /callback`, protected by `state`) requires it, as `x-api-key` (which takes precedence) or `Authorization: Bearer`, compared in
-//! constant time.
+//! anything else is 403. Auth rule: when a token is configured, every route behind
+//! [`Gate::token`] requires it, as `x-api-key` (which takes precedence) or
+//! `Authorization: Bearer`, compared in constant time. The public routes (health, the web UI's
+//! page and assets, which hold no data, and the OAuth callback, protected by its `state`) don't.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorShape};
 use crate::record::DraftCell;
 use crate::server::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ccproxy_protocol::error::ErrorKind;
@@ -55,16 +56,47 @@ fn presented_token(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
         .then(|| rest.trim_ascii())
 }
 
-/// Middleware: host check, then client authentication. As the first thing every route runs,
-/// it also gives the request's draft (when observed) its route template.
-pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// What a route requires of its caller, and the shape its refusals are answered in.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    pub token: bool,
+    pub shape: ErrorShape,
+}
+
+impl Gate {
+    /// The Host check only.
+    pub const PUBLIC: Gate = Gate {
+        token: false,
+        shape: ErrorShape::Anthropic,
+    };
+
+    /// The Host check and the API token (when one is configured).
+    pub const fn token(shape: ErrorShape) -> Gate {
+        Gate { token: true, shape }
+    }
+}
+
+/// Middleware for routes behind a [`Gate`] (its state is the server's and the gate): host
+/// check, then client authentication. As the first thing every route runs, it also gives the request's draft (when observed) its route template.
+pub async fn admit(
+    State((state, gate)): State<(Arc<AppState>, Gate)>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let (Some(draft), Some(route)) = (
         request.extensions().get::<DraftCell>(),
         request.extensions().get::<MatchedPath>(),
     ) {
         draft.with(|d| d.route = Some(route.clone()));
     }
-    let path = request.uri().path();
+    match check(&state, gate, &request) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The Host check, then (when `gate` asks for it and a token is configured) the API token.
+pub fn check(state: &AppState, gate: Gate, request: &Request) -> Result<(), ApiError> {
     let host = request
         .headers()
         .get(header::HOST)
@@ -72,37 +104,31 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
     let host_ok = host.is_some_and(|h| host_allowed(h, &state.config.server.allowed_hosts));
     if !host_ok {
-        return ApiError::new(
+        return Err(ApiError::new(
             ErrorKind::Permission,
             "this Host is not allowed (DNS-rebinding protection); add it to server.allowed_hosts",
         )
-        .for_path(path)
-        .into_response();
+        .in_shape(gate.shape));
     }
-    if let Some(expected) = &state.config.security.auth_token {
-        // The login callback is protected by its `state` instead: the browser cannot send a token.
-        // The UI's page and assets hold no data: the browser loads them before it has a token.
-        let open = request.method() == Method::GET
-            && (matches!(
-                path,
-                "/health" | "/oauth/callback" | "/callback" | "/" | "/favicon.ico"
-            ) || path.starts_with("/ui/"));
-        if !open {
-            let ok = presented_token(request.headers())
-                .is_some_and(|given| bool::from(given.ct_eq(expected.expose_secret().as_bytes())));
-            if !ok {
-                let message = if presented_token(request.headers()).is_some() {
-                    "invalid API token for this ccproxy server"
-                } else {
-                    "this ccproxy server requires an API token: send it as `x-api-key` or `Authorization: Bearer`"
-                };
-                return ApiError::new(ErrorKind::Authentication, message)
-                    .for_path(path)
-                    .into_response();
-            }
-        }
+    let Some(expected) = state
+        .config
+        .security
+        .auth_token
+        .as_ref()
+        .filter(|_| gate.token)
+    else {
+        return Ok(());
+    };
+    let presented = presented_token(request.headers());
+    if presented.is_some_and(|given| bool::from(given.ct_eq(expected.expose_secret().as_bytes()))) {
+        return Ok(());
     }
-    next.run(request).await
+    let message = if presented.is_some() {
+        "invalid API token for this ccproxy server"
+    } else {
+        "this ccproxy server requires an API token: send it as `x-api-key` or `Authorization: Bearer`"
+    };
+    Err(ApiError::new(ErrorKind::Authentication, message).in_shape(gate.shape))
 }
 
 #[cfg(test)]

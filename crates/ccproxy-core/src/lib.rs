@@ -1,7 +1,7 @@
 //! CCProxy's core: the server and everything it needs, with no GUI dependency.
 //!
 //! Invariant: this crate never depends on tauri or any GUI crate; the CLI and the desktop app
-//! are thin shells over [`server::Server`].
+//! are thin shells over [`server::start`].
 
 pub mod access_log;
 pub mod api_token;
@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod exchange;
 pub mod login;
 pub mod metrics;
 pub mod pricing;

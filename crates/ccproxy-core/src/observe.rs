@@ -6,7 +6,8 @@
 //! first byte, the first token of a stream (a cheap substring search of the chunk), and the end.
 
 use crate::error::ErrorTag;
-use crate::record::{surface, DraftCell, RequestRecord};
+use crate::exchange::{Surface, TokenMarker};
+use crate::record::{DraftCell, RequestRecord};
 use crate::request_log::Pending;
 use crate::server::AppState;
 use axum::body::Body;
@@ -14,80 +15,16 @@ use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::response::Response;
 use bytes::Bytes;
-use memchr::memmem::Finder;
 use pin_project_lite::pin_project;
 use rand::Rng;
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 use tower::Service;
-
-/// A marker of the first generated token in a stream chunk: a byte pattern, which (for the
-/// patterns ending in a string's opening quote) must be followed by a non-empty string — the chat
-/// stream opens with `{"content":"","role":"assistant"}`, which is not a token.
-struct TokenMarker {
-    pattern: Finder<'static>,
-    opens_string: bool,
-}
-
-impl TokenMarker {
-    fn new(pattern: &'static [u8]) -> Self {
-        Self {
-            opens_string: pattern.ends_with(b":\""),
-            pattern: Finder::new(pattern),
-        }
-    }
-
-    fn is_in(&self, chunk: &[u8]) -> bool {
-        if !self.opens_string {
-            return self.pattern.find(chunk).is_some();
-        }
-        let len = self.pattern.needle().len();
-        self.pattern
-            .find_iter(chunk)
-            .any(|at| chunk.get(at + len).is_some_and(|&b| b != b'"'))
-    }
-}
-
-/// The token markers of the streams the proxy sends, by surface, as searchers built once
-/// (building a searcher costs more than one search of a chunk).
-struct TokenMarkers {
-    anthropic: [TokenMarker; 1],
-    chat: [TokenMarker; 3],
-    responses: [TokenMarker; 1],
-    any: [TokenMarker; 5],
-}
-
-static TOKEN_MARKERS: LazyLock<TokenMarkers> = LazyLock::new(|| {
-    let anthropic = b"content_block_delta".as_slice();
-    let chat = [
-        b"\"content\":\"".as_slice(),
-        b"\"reasoning_content\":\"",
-        b"\"tool_calls\":[{\"index\"",
-    ];
-    let responses = b".delta\"".as_slice();
-    TokenMarkers {
-        anthropic: [TokenMarker::new(anthropic)],
-        chat: chat.map(TokenMarker::new),
-        responses: [TokenMarker::new(responses)],
-        any: [anthropic, chat[0], chat[1], chat[2], responses].map(TokenMarker::new),
-    }
-});
-
-/// The markers to look for in a stream of this surface.
-fn token_markers(surface: Option<&str>) -> &'static [TokenMarker] {
-    let m = &*TOKEN_MARKERS;
-    match surface {
-        Some(surface::ANTHROPIC) => &m.anthropic,
-        Some(surface::OPENAI_CHAT) => &m.chat,
-        Some(surface::OPENAI_RESPONSES) => &m.responses,
-        _ => &m.any,
-    }
-}
 
 /// The method's name, without an allocation for the standard ones.
 fn static_method(method: &Method) -> Cow<'static, str> {
@@ -146,7 +83,7 @@ impl Drop for Finish {
             ts: self.ts,
             request_id: std::mem::take(&mut self.request_id),
             mode: Cow::Borrowed(draft_mode.unwrap_or("none")),
-            surface: Cow::Borrowed(draft.surface.unwrap_or(surface::OTHER)),
+            surface: Cow::Borrowed(draft.surface.map_or("other", Surface::name)),
             method: std::mem::take(&mut self.method),
             route: draft
                 .route
@@ -360,7 +297,10 @@ where
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if finish.event_stream {
-            finish.token_markers = token_markers(finish.draft.with(|d| d.surface));
+            finish.token_markers = finish
+                .draft
+                .with(|d| d.surface)
+                .map_or(TokenMarker::any(), Surface::token_markers);
         }
         finish.expected_len = parts
             .headers
@@ -375,54 +315,5 @@ where
                 finish,
             }),
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn first_token(surface: &str, chunk: &str) -> bool {
-        token_markers(Some(surface))
-            .iter()
-            .any(|m| m.is_in(chunk.as_bytes()))
-    }
-
-    #[test]
-    fn opening_chunks_are_not_tokens() {
-        let chat = surface::OPENAI_CHAT;
-        let role = r#"data: {"choices":[{"delta":{"content":"","role":"assistant"},"index":0}]}"#;
-        assert!(!first_token(chat, role));
-        assert!(first_token(
-            chat,
-            r#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#
-        ));
-        assert!(first_token(
-            chat,
-            r#"data: {"choices":[{"delta":{"content":"\"q"}}]}"#
-        ));
-        // An empty string, then a token, in one chunk.
-        assert!(first_token(
-            chat,
-            &format!("{role}\n\n{}", r#"{"content":"x"}"#)
-        ));
-        assert!(first_token(chat, r#"{"delta":{"reasoning_content":"hm"}}"#));
-        assert!(first_token(
-            chat,
-            r#"{"delta":{"tool_calls":[{"index":0,"id":"t"}]}}"#
-        ));
-        let created = r#"event: response.created
-data: {"type":"response.created"}"#;
-        assert!(!first_token(surface::OPENAI_RESPONSES, created));
-        assert!(first_token(
-            surface::OPENAI_RESPONSES,
-            r#"data: {"type":"response.output_text.delta","delta":"x"}"#
-        ));
-        let start = "event: message_start\ndata: {\"type\":\"message_start\"}";
-        assert!(!first_token(surface::ANTHROPIC, start));
-        assert!(first_token(
-            surface::ANTHROPIC,
-            "event: content_block_delta\ndata: {}"
-        ));
     }
 }

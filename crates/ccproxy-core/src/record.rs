@@ -8,14 +8,6 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-/// Which surface a request used.
-pub mod surface {
-    pub const ANTHROPIC: &str = "anthropic";
-    pub const OPENAI_CHAT: &str = "openai-chat";
-    pub const OPENAI_RESPONSES: &str = "openai-responses";
-    pub const OTHER: &str = "other";
-}
-
 /// How upstream's body is to be read for usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -29,7 +21,8 @@ pub struct Draft {
     /// The route template (set by [`crate::guard::admit`], inside the router).
     pub route: Option<axum::extract::MatchedPath>,
     pub mode: Option<&'static str>,
-    pub surface: Option<&'static str>,
+    /// Set with `mode` by [`crate::exchange::run`], the one place a model request begins.
+    pub surface: Option<crate::exchange::Surface>,
     pub model_requested: Option<String>,
     pub stream: bool,
     pub upstream_status: Option<u16>,

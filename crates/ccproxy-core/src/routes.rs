@@ -1,67 +1,125 @@
-//! The router: every route of the server, and the fallbacks that answer in the API's shape.
+//! The router, built from sub-routers by what they serve — public (health, the web UI's files,
+//! the OAuth callback), the model routes of both modes, and the rest (status, models, settings,
+//! OAuth, logs and metrics) — each with the admission its callers need ([`guard::Gate`]). Model
+//! routes are data: a path, the [`Surface`] it speaks and the [`Backend`] that answers, run by
+//! [`exchange::run`].
 
-mod api;
 mod info;
 mod logs;
 mod oauth;
-mod openai;
 mod sdk;
 mod ui;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorShape};
+use crate::exchange::{self, Backend, Surface};
+use crate::guard::{self, Gate};
 use crate::server::AppState;
-use axum::extract::Request;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use ccproxy_protocol::error::ErrorKind;
 use std::sync::Arc;
 
-/// All routes, without middleware (see [`crate::server::app`]).
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
+/// Who answers a model route: a fixed backend, or Claude Code in the path's session.
+#[derive(Clone, Copy)]
+enum Answerer {
+    Upstream(&'static str),
+    ClaudeCode,
+    Session,
+}
+
+/// The model routes: path, surface, who answers. OpenAI SDKs append their paths to a base URL
+/// with or without `/v1`, so both spellings are served.
+const MODEL_ROUTES: [(&str, Surface, Answerer); 16] = {
+    use Answerer::*;
+    use Surface::*;
+    [
+        ("/api/v1/messages", Messages, Upstream("/v1/messages")),
+        (
+            "/api/v1/messages/count_tokens",
+            Messages,
+            Upstream("/v1/messages/count_tokens"),
+        ),
+        ("/api/v1/chat/completions", Chat, Upstream("/v1/messages")),
+        ("/api/chat/completions", Chat, Upstream("/v1/messages")),
+        ("/api/v1/responses", Responses, Upstream("/v1/messages")),
+        ("/api/responses", Responses, Upstream("/v1/messages")),
+        ("/sdk/v1/messages", Messages, ClaudeCode),
+        ("/sdk/v1/chat/completions", Chat, ClaudeCode),
+        ("/sdk/chat/completions", Chat, ClaudeCode),
+        ("/sdk/v1/responses", Responses, ClaudeCode),
+        ("/sdk/responses", Responses, ClaudeCode),
+        ("/sdk/{session}/v1/messages", Messages, Session),
+        ("/sdk/{session}/v1/chat/completions", Chat, Session),
+        ("/sdk/{session}/chat/completions", Chat, Session),
+        ("/sdk/{session}/v1/responses", Responses, Session),
+        ("/sdk/{session}/responses", Responses, Session),
+    ]
+};
+
+fn model_route(surface: Surface, answerer: Answerer) -> MethodRouter<Arc<AppState>> {
+    match answerer {
+        Answerer::Upstream(path) => post(
+            move |State(state): State<Arc<AppState>>, request| async move {
+                exchange::run(&state, surface, Backend::Upstream { path }, request).await
+            },
+        ),
+        Answerer::ClaudeCode => post(
+            move |State(state): State<Arc<AppState>>, request| async move {
+                exchange::run(
+                    &state,
+                    surface,
+                    Backend::ClaudeCode { session: None },
+                    request,
+                )
+                .await
+            },
+        ),
+        Answerer::Session => post(
+            move |State(state): State<Arc<AppState>>, Path(session): Path<String>, request| async move {
+                let backend = Backend::ClaudeCode {
+                    session: Some(session),
+                };
+                exchange::run(&state, surface, backend, request).await
+            },
+        ),
+    }
+}
+
+/// All routes, each behind its admission (see [`crate::server::app`] for the outer layers).
+pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    let gate =
+        |gate: Gate| axum::middleware::from_fn_with_state((state.clone(), gate), guard::admit);
+
+    // What a browser loads before it has a token, and the login callback (protected by its
+    // `state` instead: the browser cannot send a token): the Host check only.
+    let public = Router::new()
         .route("/health", get(info::health))
         .route("/", get(ui::index))
         .route("/ui/{*path}", get(ui::file))
         .route("/favicon.ico", get(ui::favicon))
+        .route("/oauth/callback", get(oauth::callback))
+        .route("/callback", get(oauth::callback))
+        .route_layer(gate(Gate::PUBLIC));
+
+    let mut models = Router::new();
+    for (path, surface, answerer) in MODEL_ROUTES {
+        let route = model_route(surface, answerer).layer(gate(Gate::token(surface.error_shape())));
+        models = models.route(path, route);
+    }
+
+    let rest = Router::new()
         .route("/api/settings", get(ui::get_settings).put(ui::put_settings))
         .route("/api/token", post(ui::new_token))
         .route("/api/status", get(info::status))
         .route("/api/v1/models", get(info::models))
         .route("/api/models", get(info::models))
-        .route("/api/v1/messages", post(api::messages))
-        .route("/api/v1/messages/count_tokens", post(api::count_tokens))
-        .route("/api/v1/chat/completions", post(openai::chat_completions))
-        .route("/api/chat/completions", post(openai::chat_completions))
-        .route("/api/v1/responses", post(openai::responses))
-        .route("/api/responses", post(openai::responses))
         .route("/api/v1/models/{id}", get(info::model))
         .route("/api/models/{id}", get(info::model))
         .route("/sdk/status", get(sdk::status))
         .route("/sdk/v1/models", get(sdk::models))
         .route("/sdk/models", get(sdk::models))
-        .route("/sdk/v1/messages", post(sdk::messages))
-        .route(
-            "/sdk/v1/chat/completions",
-            post(openai::sdk_chat_completions),
-        )
-        .route("/sdk/chat/completions", post(openai::sdk_chat_completions))
-        .route("/sdk/v1/responses", post(openai::sdk_responses))
-        .route("/sdk/responses", post(openai::sdk_responses))
-        .route("/sdk/{session}/v1/messages", post(sdk::session_messages))
-        .route(
-            "/sdk/{session}/v1/chat/completions",
-            post(openai::session_chat_completions),
-        )
-        .route(
-            "/sdk/{session}/chat/completions",
-            post(openai::session_chat_completions),
-        )
-        .route(
-            "/sdk/{session}/v1/responses",
-            post(openai::session_responses),
-        )
-        .route("/sdk/{session}/responses", post(openai::session_responses))
         .route("/logs/status", get(logs::status))
         .route("/logs/query", get(logs::query))
         .route("/logs/summary", get(logs::summary))
@@ -69,37 +127,51 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/quota", get(logs::quota))
         .route("/metrics", get(logs::metrics))
         .route("/oauth/login", get(oauth::login))
-        .route("/oauth/callback", get(oauth::callback))
-        .route("/callback", get(oauth::callback))
         .route("/oauth/status", get(oauth::status))
         .route("/oauth/logout", post(oauth::logout))
+        .route_layer(gate(Gate::token(ErrorShape::Anthropic)));
+
+    public
+        .merge(models)
+        .merge(rest)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// Only `GET /metrics`, for `observability.metrics_port`.
-pub fn metrics_only() -> Router<Arc<AppState>> {
+pub fn metrics_only(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/metrics", get(logs::metrics_here))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), Gate::token(ErrorShape::Anthropic)),
+            guard::admit,
+        ))
         .fallback(not_found)
 }
 
-async fn not_found(request: Request) -> impl IntoResponse {
+/// A path no route knows: admitted like any other (Host, token), then 404.
+async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let path = request.uri().path();
+    let shape = ErrorShape::of_unmatched_path(path);
+    if let Err(refused) = guard::check(&state, Gate::token(shape), &request) {
+        return refused.into_response();
+    }
     ApiError::new(
         ErrorKind::NotFound,
         format!("no route for {} {path}", request.method()),
     )
-    .for_path(path)
+    .in_shape(shape)
+    .into_response()
 }
 
-async fn method_not_allowed(request: Request) -> impl IntoResponse {
+/// A known path with another method (admission ran in the route's own layer).
+async fn method_not_allowed(request: Request) -> Response {
     let path = request.uri().path();
     let mut error = ApiError::new(
         ErrorKind::InvalidRequest,
         format!("method {} is not allowed on {path}", request.method()),
     )
-    .for_path(path)
+    .in_shape(ErrorShape::of_unmatched_path(path))
     .into_response();
     *error.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     error

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::quota::LatestQuota;
 use crate::request_log::{LogSettings, RequestLog};
-use crate::{cors, guard, observe, routes, upstream};
+use crate::{cors, observe, routes, upstream};
 use axum::serve::ListenerExt;
 use axum::Router;
 use std::net::{IpAddr, SocketAddr};
@@ -72,13 +72,9 @@ pub enum StartError {
 }
 
 /// The application with all middleware, for a given state: the routes behind the host and
-/// token guard and CORS, all inside the observer (see [`observe::Observe`]).
+/// admission (each sub-router's own) and CORS, all inside the observer (see [`observe::Observe`]).
 pub fn app(state: Arc<AppState>) -> observe::Observe<Router> {
-    let router = routes::routes()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            guard::admit,
-        ))
+    let router = routes::routes(&state)
         .layer(cors::layer(&state.config.server.cors_origins))
         .with_state(state.clone());
     let observer = state.config.observability.enabled.then_some(state);
@@ -231,12 +227,7 @@ pub async fn start_with(
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {
         Some(port) => {
             let (listener, addr) = bind(SocketAddr::new(ip, port)).await?;
-            let router = routes::metrics_only()
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    guard::admit,
-                ))
-                .with_state(state.clone());
+            let router = routes::metrics_only(&state).with_state(state.clone());
             let mut stopped = stopped.clone();
             let task = tokio::spawn(async move {
                 axum::serve(listener, router)

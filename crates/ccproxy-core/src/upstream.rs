@@ -1,14 +1,19 @@
 //! The one pooled HTTP client to the Anthropic API, and the request/response rewriting of API
-//! mode (`SPEC.md` §2): credentials swapped, betas merged, everything else passed through.
+//! mode: credentials swapped, betas merged, everything else passed through. What upstream
+//! requires of a subscription (OAuth) token: `Authorization: Bearer` and no `x-api-key`,
+//! `anthropic-version` (the client's, else `2023-06-01`), and `oauth-2025-04-20` among the
+//! betas (without it: 401 "OAuth authentication is currently not supported.").
 //!
 //! Responses are never buffered: the status and headers are returned as soon as upstream sends
 //! them and the body is forwarded chunk by chunk as it arrives. Dropping the returned body (a
 //! client that went away) drops the upstream response, which closes its connection.
 
 use crate::config::Config;
-use crate::credentials::Token;
+use crate::credentials::{CredentialError, Token};
 use crate::error::ApiError;
+use crate::quota::Quota;
 use crate::record::{BodyKind, DraftCell};
+use crate::server::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -185,4 +190,79 @@ pub fn response(upstream: reqwest::Response, draft: Option<DraftCell>) -> Respon
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Sends an Anthropic request upstream with the OAuth token, refreshing and resending once on a
+/// 401. Returns upstream's response as is; the request's draft learns upstream's status, request
+/// id and quota reading (which also becomes the latest for `/api/quota`).
+pub async fn call(
+    state: &AppState,
+    draft: Option<&DraftCell>,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<reqwest::Response, ApiError> {
+    let sent = send_with_refresh(state, headers, path_and_query, body).await?;
+    let quota = Quota::from_headers(sent.headers(), crate::clock::unix_ms() as i64);
+    if let Some(q) = &quota {
+        state.quota.update(q.clone());
+    }
+    if let Some(d) = draft {
+        let request_id = sent
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let status = sent.status().as_u16();
+        d.with(|d| {
+            d.upstream_status = Some(status);
+            d.upstream_request_id = request_id;
+            d.quota = quota;
+        });
+    }
+    Ok(sent)
+}
+
+async fn send_with_refresh(
+    state: &AppState,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    body: Bytes,
+) -> Result<reqwest::Response, ApiError> {
+    let base = state.config.claude.base_url();
+    let mut url = String::with_capacity(base.len() + path_and_query.len());
+    url.push_str(base);
+    url.push_str(path_and_query);
+
+    let token = state.credentials.token().await?;
+    let sent = send(
+        &state.http,
+        Method::POST,
+        &url,
+        request_headers(headers, &token),
+        body.clone(),
+    )
+    .await?;
+    if sent.status() != StatusCode::UNAUTHORIZED {
+        return Ok(sent);
+    }
+
+    // Upstream rejected the token: refresh once (shared with concurrent callers) and resend.
+    let fresh = match state.credentials.token_after_rejection(&token).await {
+        Ok(fresh) => fresh,
+        Err(e @ CredentialError::LoginDead) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("upstream rejected the token and no refresh was possible: {e}");
+            return Ok(sent);
+        }
+    };
+    drop(sent);
+    send(
+        &state.http,
+        Method::POST,
+        &url,
+        request_headers(headers, &fresh),
+        body,
+    )
+    .await
 }

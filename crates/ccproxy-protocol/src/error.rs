@@ -59,19 +59,39 @@ impl ErrorKind {
 
     /// The `error.type` / `error.code` pair of OpenAI's error shape.
     pub fn openai_type_and_code(self) -> (&'static str, &'static str) {
-        match self {
-            Self::InvalidRequest => ("invalid_request_error", "invalid_request"),
-            Self::Authentication => ("invalid_request_error", "invalid_api_key"),
-            Self::Permission => ("invalid_request_error", "forbidden"),
-            Self::NotFound => ("invalid_request_error", "not_found"),
-            Self::RequestTooLarge => ("invalid_request_error", "request_too_large"),
-            Self::RateLimit => ("rate_limit_error", "rate_limit_exceeded"),
-            Self::BadGateway => ("api_error", "bad_gateway"),
-            Self::Timeout => ("api_error", "timeout"),
-            Self::Internal => ("api_error", "internal_error"),
-            Self::Unavailable => ("api_error", "service_unavailable"),
-        }
+        openai_type_and_code(self.anthropic_type(), self.status())
     }
+}
+
+/// OpenAI's `error.type` / `error.code` for an Anthropic `error.type` and HTTP status: the one
+/// table for the proxy's own errors and upstream's alike.
+pub fn openai_type_and_code(anthropic_type: &str, status: u16) -> (&'static str, &'static str) {
+    match anthropic_type {
+        "invalid_request_error" => ("invalid_request_error", "invalid_request"),
+        "authentication_error" => ("invalid_request_error", "invalid_api_key"),
+        "permission_error" => ("invalid_request_error", "forbidden"),
+        "not_found_error" => ("invalid_request_error", "not_found"),
+        "request_too_large" => ("invalid_request_error", "request_too_large"),
+        "rate_limit_error" => ("rate_limit_error", "rate_limit_exceeded"),
+        "overloaded_error" => ("api_error", "overloaded"),
+        _ => match status {
+            502 => ("api_error", "bad_gateway"),
+            503 => ("api_error", "service_unavailable"),
+            504 => ("api_error", "timeout"),
+            500.. => ("api_error", "server_error"),
+            _ => ("api_error", "upstream_error"),
+        },
+    }
+}
+
+/// `{"error":{"message","type","param","code"}}`: OpenAI's error shape, built in this one place.
+pub fn openai_error(
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: &str,
+) -> serde_json::Value {
+    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }
 
 /// `{"type":"error","error":{"type":…,"message":…}}`
@@ -84,7 +104,7 @@ pub fn anthropic_error_body(kind: ErrorKind, message: &str) -> Vec<u8> {
 /// `{"error":{"message":…,"type":…,"param":null,"code":…}}`
 pub fn openai_error_body(kind: ErrorKind, message: &str) -> Vec<u8> {
     let (kind, code) = kind.openai_type_and_code();
-    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+    openai_error(message, kind, None, code)
         .to_string()
         .into_bytes()
 }
@@ -114,5 +134,25 @@ mod tests {
         assert_eq!(o["error"]["message"], "big");
         let e = String::from_utf8(anthropic_error_event(ErrorKind::BadGateway, "x")).unwrap();
         assert!(e.starts_with("event: error\ndata: {") && e.ends_with("}\n\n"));
+    }
+
+    #[test]
+    fn one_code_table_for_own_and_upstream_errors() {
+        // The proxy's own 404 and upstream's not_found_error get the same code.
+        assert_eq!(ErrorKind::NotFound.openai_type_and_code().1, "not_found");
+        assert_eq!(openai_type_and_code("not_found_error", 404).1, "not_found");
+        assert_eq!(
+            ErrorKind::BadGateway.openai_type_and_code().1,
+            "bad_gateway"
+        );
+        assert_eq!(openai_type_and_code("api_error", 500).1, "server_error");
+        assert_eq!(
+            openai_type_and_code("overloaded_error", 529).1,
+            "overloaded"
+        );
+        assert_eq!(
+            openai_type_and_code("something_new", 418).1,
+            "upstream_error"
+        );
     }
 }

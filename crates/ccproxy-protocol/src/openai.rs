@@ -29,12 +29,12 @@ impl RequestError {
 
     /// `{"error":{"message","type":"invalid_request_error","param","code"}}`
     pub fn body(&self) -> Value {
-        json!({"error": {
-            "message": self.message,
-            "type": "invalid_request_error",
-            "param": self.param,
-            "code": "invalid_request",
-        }})
+        crate::error::openai_error(
+            &self.message,
+            "invalid_request_error",
+            Some(&self.param),
+            "invalid_request",
+        )
     }
 }
 
@@ -98,23 +98,13 @@ pub(crate) fn merge_usage(into: &mut Value, from: &Value) {
     }
 }
 
-/// Anthropic error body → OpenAI error body, keeping the message and mapping the type.
+/// Anthropic error body → OpenAI error body, keeping the message and mapping the type by the
+/// one table ([`crate::error::openai_type_and_code`]).
 pub fn error_body(anthropic: &Value, status: u16) -> Value {
     let message = anthropic["error"]["message"]
         .as_str()
-        .unwrap_or("upstream error")
-        .to_string();
+        .unwrap_or("upstream error");
     let kind = anthropic["error"]["type"].as_str().unwrap_or("api_error");
-    let (kind, code) = match kind {
-        "invalid_request_error" => ("invalid_request_error", "invalid_request"),
-        "authentication_error" => ("invalid_request_error", "invalid_api_key"),
-        "permission_error" => ("invalid_request_error", "forbidden"),
-        "not_found_error" => ("invalid_request_error", "model_not_found"),
-        "request_too_large" => ("invalid_request_error", "request_too_large"),
-        "rate_limit_error" => ("rate_limit_error", "rate_limit_exceeded"),
-        "overloaded_error" => ("api_error", "overloaded"),
-        _ if status >= 500 => ("api_error", "server_error"),
-        _ => ("api_error", "upstream_error"),
-    };
-    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+    let (kind, code) = crate::error::openai_type_and_code(kind, status);
+    crate::error::openai_error(message, kind, None, code)
 }

@@ -1,6 +1,6 @@
 //! Routes that answer from the server's own state: health, status, models.
 
-use crate::error::{ApiError, Surface};
+use crate::error::{ApiError, ErrorShape};
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -73,7 +73,7 @@ pub async fn model(
         format!("model `{id}` is not configured"),
     );
     if !headers.contains_key("anthropic-version") {
-        error.surface = Surface::OpenAi;
+        error.shape = ErrorShape::OpenAi;
     }
     error.into_response()
 }

@@ -64,17 +64,17 @@ impl ChatStream {
 
     /// The chunks for one upstream event.
     pub fn push(&mut self, event: &SseEvent) -> Vec<Value> {
+        match crate::anthropic::decode_event(event) {
+            Some((kind, data)) => self.push_event(&kind, &data),
+            None => Vec::new(),
+        }
+    }
+
+    /// The output for one event already decoded: its type (`message_start`, …) and data.
+    pub fn push_event(&mut self, kind: &str, data: &Value) -> Vec<Value> {
         if self.done {
             return Vec::new();
         }
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
-            return Vec::new();
-        };
-        let kind = event
-            .event
-            .as_deref()
-            .or_else(|| data["type"].as_str())
-            .unwrap_or("");
         match kind {
             "message_start" => {
                 super::merge_usage(&mut self.usage, &data["message"]["usage"]);
@@ -166,7 +166,7 @@ impl ChatStream {
             }
             "error" => {
                 self.done = true;
-                vec![super::error_body(&data, 500)]
+                vec![super::error_body(data, 500)]
             }
             _ => Vec::new(),
         }
@@ -178,12 +178,12 @@ impl ChatStream {
             return Vec::new();
         }
         self.done = true;
-        vec![json!({"error": {
-            "message": "the upstream stream ended unexpectedly",
-            "type": "api_error",
-            "param": null,
-            "code": "stream_interrupted",
-        }})]
+        vec![crate::error::openai_error(
+            "the upstream stream ended unexpectedly",
+            "api_error",
+            None,
+            "stream_interrupted",
+        )]
     }
 }
 

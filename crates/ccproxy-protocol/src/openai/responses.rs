@@ -494,17 +494,17 @@ impl ResponsesStream {
 
     /// The events for one upstream event.
     pub fn push(&mut self, event: &SseEvent) -> Vec<(String, Value)> {
+        match crate::anthropic::decode_event(event) {
+            Some((kind, data)) => self.push_event(&kind, &data),
+            None => Vec::new(),
+        }
+    }
+
+    /// The output for one event already decoded: its type (`message_start`, …) and data.
+    pub fn push_event(&mut self, kind: &str, data: &Value) -> Vec<(String, Value)> {
         if self.done {
             return Vec::new();
         }
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
-            return Vec::new();
-        };
-        let kind = event
-            .event
-            .as_deref()
-            .or_else(|| data["type"].as_str())
-            .unwrap_or("");
         let mut out = Vec::new();
         match kind {
             "message_start" => {
