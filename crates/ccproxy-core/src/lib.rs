@@ -24,6 +24,7 @@ pub mod telemetry;
 pub mod upstream;
 
 mod cors;
+mod extract;
 mod guard;
 mod observe;
 mod routes;

@@ -2,10 +2,11 @@
 //! `/logs/query`, `/logs/summary`, `/logs/stream` (server-sent events), `/api/quota`, `/metrics`.
 
 use crate::error::ApiError;
-use crate::request_log::Filter;
+use crate::extract::ApiQuery;
+use crate::request_log::{Filter, LogError};
 use crate::server::AppState;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,19 +19,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-fn bad(message: String) -> ApiError {
-    ApiError::new(ErrorKind::InvalidRequest, message)
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        let kind = match e {
+            LogError::Disabled => ErrorKind::NotFound,
+            LogError::Invalid(_) => ErrorKind::InvalidRequest,
+            LogError::Database(_) => ErrorKind::Internal,
+        };
+        ApiError::new(kind, e.to_string())
+    }
 }
 
 /// Runs a blocking read of the log off the async threads.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    f: impl FnOnce() -> Result<T, LogError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) if e.contains("disabled") => Err(ApiError::new(ErrorKind::NotFound, e)),
-        Ok(Err(e)) if e.contains("must be") || e.contains("is not") => Err(bad(e)),
-        Ok(Err(e)) => Err(ApiError::new(ErrorKind::Internal, e)),
+        Ok(result) => Ok(result?),
         Err(e) => Err(ApiError::new(ErrorKind::Internal, e.to_string())),
     }
 }
@@ -45,9 +50,8 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
 /// `GET /logs/query?since&until&mode&model&status&surface&cursor&limit`
 pub async fn query(
     State(state): State<Arc<AppState>>,
-    filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(filter): ApiQuery<Filter>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(filter) = filter.map_err(|e| bad(e.body_text()))?;
     let log = state.request_log.clone();
     Ok(Json(blocking(move || log.query(&filter)).await?))
 }
@@ -65,9 +69,8 @@ fn default_window() -> String {
 /// `GET /logs/summary?window=1h|24h|7d|30d`
 pub async fn summary(
     State(state): State<Arc<AppState>>,
-    q: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
     let log = state.request_log.clone();
     Ok(Json(blocking(move || log.summary(&q.window)).await?))
 }
@@ -76,9 +79,8 @@ pub async fn summary(
 /// `/logs/query`; a comment every 15 s keeps idle connections open.
 pub async fn stream(
     State(state): State<Arc<AppState>>,
-    filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(filter): ApiQuery<Filter>,
 ) -> Result<Response, ApiError> {
-    let Query(filter) = filter.map_err(|e| bad(e.body_text()))?;
     let receiver = state.request_log.subscribe();
     let stopping = state.stopping.clone();
     // A first comment sends the headers at once, so clients know they are subscribed.

@@ -3,6 +3,7 @@
 //! `POST /oauth/logout` ends the login. The flow itself is [`crate::login`], shared with the CLI.
 
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::login::{self, Callback, LoginError};
 use crate::server::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -32,10 +33,8 @@ pub struct LoginQuery {
 /// `GET /oauth/login[?manual=true][&redirect=true]`
 pub async fn login(
     State(state): State<Arc<AppState>>,
-    query: Result<Query<LoginQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<LoginQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
     let oauth = &state.config.oauth;
     let redirect_uri = if query.manual {
         oauth.manual_redirect_uri.clone()

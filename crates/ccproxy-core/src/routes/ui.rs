@@ -5,6 +5,7 @@
 //! to load them); everything they show comes from the token-protected API.
 
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 use crate::server::AppState;
 use crate::settings::{self, SettingsError};
 use axum::extract::{Path, State};
@@ -99,9 +100,8 @@ pub async fn get_settings(State(state): State<Arc<AppState>>) -> Json<Value> {
 /// `PUT /api/settings` with `{"key": value, …}`: checked, written, then the server restarts.
 pub async fn put_settings(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.body_text()))?;
     let changes = body.as_object().ok_or_else(|| {
         ApiError::new(
             ErrorKind::InvalidRequest,

@@ -594,3 +594,33 @@ async fn watched_responses_keep_their_exact_length() {
     assert!(r.headers().contains_key("content-length"));
     rows(&h, 2).await;
 }
+
+/// A log file that is not a database is the server's fault, not the caller's: 500 with SQLite's
+/// reason (it was a 400, chosen by the words "is not" in the error text).
+#[tokio::test]
+async fn a_log_file_that_is_not_a_database_is_a_server_error() {
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("requests.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let h = Harness::with(|c| c.observability.log_db = Some(path.clone())).await;
+    for route in ["/logs/status", "/logs/query", "/logs/summary"] {
+        let r = h.http.get(h.url(route)).send().await.unwrap();
+        let message = expect_error(r, 500, "api_error").await;
+        assert!(message.contains("not a database"), "{route}: {message}");
+    }
+    // A bad filter is still the caller's.
+    let r = h
+        .http
+        .get(h.url("/logs/query?status=teapot"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "invalid_request_error").await;
+    let r = h
+        .http
+        .get(h.url("/logs/query?limit=minus"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "invalid_request_error").await;
+}
