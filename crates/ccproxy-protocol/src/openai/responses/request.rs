@@ -1,0 +1,278 @@
+//! A Responses request → the equivalent Chat Completions request → Anthropic (by
+//! `chat_request`, so both surfaces share one field policy); errors are renamed back to the
+//! Responses field they came from (e.g. `input[2].call_id`).
+
+use crate::openai::chat_request::{self, Options, Translated};
+use crate::openai::RequestError;
+use serde_json::{json, Map, Value};
+
+/// Fields translated here; everything else goes to the Chat Completions policy.
+const RESPONSES_FIELDS: [&str; 13] = [
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "max_output_tokens",
+    "reasoning",
+    "text",
+    "temperature",
+    "top_p",
+    "stream",
+    "parallel_tool_calls",
+    "user",
+];
+
+/// Fields that are accepted and ignored (reported).
+const RESPONSES_IGNORED: [&str; 9] = [
+    "store",
+    "metadata",
+    "truncation",
+    "include",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "top_logprobs",
+    "background",
+];
+
+fn content_part(part: &Value, param: &str) -> Result<Value, RequestError> {
+    Ok(match part["type"].as_str() {
+        Some("input_text") | Some("output_text") | Some("text") => {
+            json!({"type": "text", "text": part["text"]})
+        }
+        Some("refusal") => json!({"type": "text", "text": part["refusal"]}),
+        Some("input_image") => match part["image_url"].as_str() {
+            Some(url) => json!({"type": "image_url", "image_url": {"url": url}}),
+            None => {
+                return Err(RequestError::new(
+                    format!("{param}.image_url"),
+                    "only image_url images are supported (file_id is not)",
+                ))
+            }
+        },
+        Some("input_file") => {
+            json!({"type": "file", "file": {"file_data": part["file_data"], "filename": part["filename"]}})
+        }
+        Some(other) => {
+            return Err(RequestError::new(
+                format!("{param}.type"),
+                format!("content type `{other}` is not supported"),
+            ))
+        }
+        None => return Err(RequestError::new(format!("{param}.type"), "is required")),
+    })
+}
+
+/// Rewrites `input` (and `instructions`) as Chat Completions messages; `origins[i]` names the
+/// Responses field message `i` came from.
+fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut origins = Vec::new();
+    if let Some(instructions) = req["instructions"].as_str() {
+        out.push(json!({"role": "system", "content": instructions}));
+        origins.push("instructions".to_string());
+    }
+    match &req["input"] {
+        Value::String(text) => {
+            out.push(json!({"role": "user", "content": text}));
+            origins.push("input".into());
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("input[{i}]");
+                match item["type"].as_str().unwrap_or("message") {
+                    "message" => {
+                        let role = item["role"]
+                            .as_str()
+                            .ok_or_else(|| RequestError::new(format!("{p}.role"), "is required"))?;
+                        let content = match &item["content"] {
+                            Value::String(s) => Value::String(s.clone()),
+                            Value::Array(parts) => Value::Array(
+                                parts
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, part)| {
+                                        content_part(part, &format!("{p}.content[{k}]"))
+                                    })
+                                    .collect::<Result<_, _>>()?,
+                            ),
+                            _ => {
+                                return Err(RequestError::new(
+                                    format!("{p}.content"),
+                                    "must be a string or an array",
+                                ))
+                            }
+                        };
+                        out.push(json!({"role": role, "content": content}));
+                        origins.push(p);
+                    }
+                    "function_call" => {
+                        let call = json!({
+                            "id": item["call_id"],
+                            "type": "function",
+                            "function": {"name": item["name"], "arguments": item["arguments"]},
+                        });
+                        // Consecutive calls belong to one assistant turn.
+                        let joins = out.last().is_some_and(|m| {
+                            m["role"] == "assistant" && m.get("tool_calls").is_some()
+                        });
+                        if joins {
+                            if let Some(Value::Array(calls)) =
+                                out.last_mut().map(|m| &mut m["tool_calls"])
+                            {
+                                calls.push(call);
+                            }
+                        } else {
+                            out.push(
+                                json!({"role": "assistant", "content": null, "tool_calls": [call]}),
+                            );
+                            origins.push(p);
+                        }
+                    }
+                    "function_call_output" => {
+                        let output = match &item["output"] {
+                            Value::String(s) => Value::String(s.clone()),
+                            Value::Array(parts) => Value::Array(
+                                parts
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, part)| {
+                                        content_part(part, &format!("{p}.output[{k}]"))
+                                    })
+                                    .collect::<Result<_, _>>()?,
+                            ),
+                            other => Value::String(other.to_string()),
+                        };
+                        out.push(json!({"role": "tool", "tool_call_id": item["call_id"], "content": output}));
+                        origins.push(p);
+                    }
+                    // Reasoning items of earlier turns carry no signature Claude could verify.
+                    "reasoning" => {}
+                    other => {
+                        return Err(RequestError::new(
+                            format!("{p}.type"),
+                            format!("input item type `{other}` is not supported"),
+                        ))
+                    }
+                }
+            }
+        }
+        Value::Null => return Err(RequestError::new("input", "is required")),
+        _ => {
+            return Err(RequestError::new(
+                "input",
+                "must be a string or an array of items",
+            ))
+        }
+    }
+    Ok((out, origins))
+}
+
+/// Renames a Chat Completions field path back to the Responses field it came from.
+fn rename(mut e: RequestError, origins: &[String]) -> RequestError {
+    if let Some(rest) = e.param.strip_prefix("messages[") {
+        if let Some((index, tail)) = rest.split_once(']') {
+            if let Some(origin) = index.parse::<usize>().ok().and_then(|i| origins.get(i)) {
+                let tail = tail
+                    .replace(".tool_call_id", ".call_id")
+                    .replace(".tool_calls[0].function.arguments", ".arguments");
+                e.param = format!("{origin}{tail}");
+            }
+        }
+    } else if e.param == "max_completion_tokens" {
+        e.param = "max_output_tokens".into();
+    } else if e.param == "reasoning_effort" {
+        e.param = "reasoning.effort".into();
+    } else if let Some(rest) = e.param.strip_prefix("response_format") {
+        e.param = format!("text.format{rest}");
+    }
+    e
+}
+
+/// Translates a Responses request into an Anthropic request.
+pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestError> {
+    let object = req
+        .as_object()
+        .ok_or_else(|| RequestError::new("", "the request body must be a JSON object"))?;
+    if req
+        .get("previous_response_id")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(RequestError::new(
+            "previous_response_id",
+            "responses are not stored; send the whole conversation in `input`",
+        ));
+    }
+    let (msgs, origins) = messages(req)?;
+    let mut chat = Map::new();
+    chat.insert("messages".into(), Value::Array(msgs));
+    for key in [
+        "model",
+        "temperature",
+        "top_p",
+        "stream",
+        "parallel_tool_calls",
+        "user",
+    ] {
+        if let Some(v) = req.get(key) {
+            chat.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(v) = req.get("max_output_tokens") {
+        chat.insert("max_completion_tokens".into(), v.clone());
+    }
+    if let Some(effort) = req["reasoning"].get("effort") {
+        chat.insert("reasoning_effort".into(), effort.clone());
+    }
+    if let Some(tools) = req["tools"].as_array() {
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| match t["type"].as_str() {
+                Some("function") => json!({"type": "function", "function": {
+                    "name": t["name"], "description": t["description"], "parameters": t["parameters"]}}),
+                _ => t.clone(),
+            })
+            .collect();
+        chat.insert("tools".into(), Value::Array(tools));
+    }
+    match &req["tool_choice"] {
+        Value::Null => {}
+        Value::Object(c) if c.get("type").and_then(Value::as_str) == Some("function") => {
+            chat.insert(
+                "tool_choice".into(),
+                json!({"type": "function", "function": {"name": c.get("name")}}),
+            );
+        }
+        other => {
+            chat.insert("tool_choice".into(), other.clone());
+        }
+    }
+    if let Some(format) = req["text"].get("format").filter(|f| !f.is_null()) {
+        let rf = match format["type"].as_str() {
+            Some("json_schema") => json!({"type": "json_schema", "json_schema": {
+                "name": format["name"], "schema": format["schema"], "strict": format["strict"]}}),
+            _ => format.clone(),
+        };
+        chat.insert("response_format".into(), rf);
+    }
+    let mut translated =
+        chat_request::translate(&Value::Object(chat), opts).map_err(|e| rename(e, &origins))?;
+    for (key, value) in object {
+        let known = RESPONSES_FIELDS.contains(&key.as_str()) || key == "previous_response_id";
+        if value.is_null() || known {
+            continue;
+        }
+        let quiet = RESPONSES_IGNORED.contains(&key.as_str())
+            && (value == &Value::Bool(false)
+                || value.as_object().is_some_and(Map::is_empty)
+                || value.as_array().is_some_and(Vec::is_empty));
+        if !quiet {
+            translated.ignored.push(key.clone());
+        }
+    }
+    translated.ignored.sort();
+    // Responses streams have no usage opt-in: usage is part of `response.completed`.
+    translated.include_usage = false;
+    Ok(translated)
+}

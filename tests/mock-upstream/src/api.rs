@@ -1,0 +1,395 @@
+//! The Messages API side of the mock: `/v1/messages` (JSON or SSE, chosen by `x-mock` or by a
+//! word in the conversation), `/v1/messages/count_tokens` and `/v1/models`.
+
+use super::*;
+
+fn quota_headers(r: &mut Response) {
+    for (k, v) in [
+        ("request-id", "req_mock_1"),
+        ("anthropic-ratelimit-unified-status", "allowed"),
+        ("anthropic-ratelimit-unified-5h-utilization", "0.25"),
+        ("anthropic-ratelimit-unified-7d-utilization", "0.5"),
+    ] {
+        r.headers_mut().insert(k, v.parse().expect("header"));
+    }
+}
+
+fn message_json(model: &str, text: &str) -> Value {
+    json!({
+        "id": "msg_mock_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": null,
+        "usage": {"input_tokens": 12, "output_tokens": 6}
+    })
+}
+
+fn sse(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// The events of a streamed message with `deltas` text deltas.
+fn stream_events(model: &str, deltas: u64, delta_len: usize) -> Vec<Bytes> {
+    let mut msg = message_json(model, "");
+    msg["content"] = json!([]);
+    msg["stop_reason"] = Value::Null;
+    let mut events = vec![
+        sse(
+            "message_start",
+            &json!({"type":"message_start","message":msg}),
+        ),
+        sse(
+            "content_block_start",
+            &json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        ),
+        sse("ping", &json!({"type":"ping"})),
+    ];
+    let chunk = "x".repeat(delta_len.max(1));
+    for _ in 0..deltas {
+        events.push(sse(
+            "content_block_delta",
+            &json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":chunk}}),
+        ));
+    }
+    events.push(sse(
+        "content_block_stop",
+        &json!({"type":"content_block_stop","index":0}),
+    ));
+    events.push(sse(
+        "message_delta",
+        &json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}),
+    ));
+    events.push(sse("message_stop", &json!({"type":"message_stop"})));
+    events
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        "content-type",
+        "text/event-stream; charset=utf-8".parse().expect("header"),
+    );
+    r.headers_mut()
+        .insert("cache-control", "no-cache".parse().expect("header"));
+    quota_headers(&mut r);
+    r
+}
+
+/// Counts a `slow` stream dropped before its end.
+struct DropGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl DropGuard {
+    fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.streams_dropped.fetch_add(1, Ordering::SeqCst);
+            self.shared.stream_dropped.notify_waiters();
+        }
+    }
+}
+
+pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let rec = record(&shared, request).await;
+    if !authorized(&shared, &rec) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid bearer token",
+        );
+    }
+    let parsed: Value = serde_json::from_slice(&rec.body).unwrap_or(Value::Null);
+    let model = parsed["model"]
+        .as_str()
+        .unwrap_or("claude-sonnet-4-20250514")
+        .to_string();
+    let streaming = parsed["stream"].as_bool().unwrap_or(false);
+    let text_len = shared.reply_text_len.load(Ordering::Relaxed) as usize;
+    let deltas = shared.stream_deltas.load(Ordering::Relaxed);
+    let mut scenario = rec.header("x-mock");
+    if scenario.is_empty() {
+        let has = |word: &[u8]| rec.body.windows(word.len()).any(|w| w == word);
+        if has(b"MOCK_ERROR_429") {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your rate limit",
+            );
+            r.headers_mut()
+                .insert("x-should-retry", "false".parse().expect("header"));
+            return r;
+        }
+        if has(b"MOCK_TOOL_USE") {
+            scenario = "cli-tool".into();
+        }
+    }
+    match scenario.as_str() {
+        "error-429" => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "slow down",
+        ),
+        "error-500" => error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "boom"),
+        "stream-break" => {
+            let events = stream_events(&model, 1, 4);
+            let stream = futures_util::stream::unfold(0usize, move |i| {
+                let events = events.clone();
+                async move {
+                    match i {
+                        0 | 1 => Some((Ok(events[i].clone()), i + 1)),
+                        2 => {
+                            // Let the first events leave before the cut, as a real network would.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Some((Err(std::io::Error::other("mock: connection cut")), 3))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            sse_response(Body::from_stream(stream))
+        }
+        "hang" => {
+            shared.gate.notified().await;
+            (
+                [("content-type", "application/json")],
+                message_json(&model, "late").to_string(),
+            )
+                .into_response()
+        }
+        "gated" => {
+            let events = stream_events(&model, deltas, text_len / deltas as usize);
+            let shared = shared.clone();
+            let stream = futures_util::stream::unfold(0usize, move |i| {
+                let events = events.clone();
+                let shared = shared.clone();
+                async move {
+                    if i == 1 {
+                        shared.gate.notified().await;
+                    }
+                    events
+                        .get(i)
+                        .map(|e| (Ok::<_, std::io::Error>(e.clone()), i + 1))
+                }
+            });
+            sse_response(Body::from_stream(stream))
+        }
+        "slow" => {
+            let guard = DropGuard {
+                shared: shared.clone(),
+                finished: false,
+            };
+            let events = stream_events(&model, 3000, 4);
+            let stream = futures_util::stream::unfold((0usize, guard), move |(i, mut guard)| {
+                let events = events.clone();
+                async move {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    match events.get(i) {
+                        Some(e) => Some((Ok::<_, std::io::Error>(e.clone()), (i + 1, guard))),
+                        None => {
+                            guard.finish();
+                            None
+                        }
+                    }
+                }
+            });
+            sse_response(Body::from_stream(stream))
+        }
+        "tools" | "thinking" | "cli-tool" => {
+            let message = if scenario == "cli-tool" {
+                cli_tool_message(&model, &parsed)
+            } else {
+                scripted_message(&model, &scenario)
+            };
+            if streaming {
+                let events = events_for(&message);
+                let stream =
+                    futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+                sse_response(Body::from_stream(stream))
+            } else {
+                let mut r =
+                    ([("content-type", "application/json")], message.to_string()).into_response();
+                quota_headers(&mut r);
+                r
+            }
+        }
+        _ if streaming => {
+            let events = stream_events(&model, deltas, text_len / deltas as usize);
+            let stream =
+                futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+            sse_response(Body::from_stream(stream))
+        }
+        _ => {
+            let mut r = (
+                [("content-type", "application/json")],
+                message_json(&model, &"x".repeat(text_len)).to_string(),
+            )
+                .into_response();
+            quota_headers(&mut r);
+            r
+        }
+    }
+}
+
+pub(crate) async fn count_tokens(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let rec = record(&shared, request).await;
+    if !authorized(&shared, &rec) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid bearer token",
+        );
+    }
+    (
+        [("content-type", "application/json")],
+        json!({"input_tokens": 42}).to_string(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn models(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    record(&shared, request).await;
+    (
+        [("content-type", "application/json")],
+        json!({"data":[],"has_more":false}).to_string(),
+    )
+        .into_response()
+}
+
+/// `MOCK_TOOL_USE`: ask for `Bash` (`echo hi`), or report the tool's result once it is there.
+fn cli_tool_message(model: &str, request: &Value) -> Value {
+    let last = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let result = last["content"].as_array().and_then(|blocks| {
+        blocks
+            .iter()
+            .find(|b| b["type"] == "tool_result")
+            .map(|b| match &b["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                _ => String::new(),
+            })
+    });
+    let (content, stop) = match result {
+        Some(out) => (
+            json!([{"type": "text", "text": format!("The tool returned: {}", out.trim())}]),
+            "end_turn",
+        ),
+        None => (
+            json!([
+                {"type": "text", "text": "I'll run that command."},
+                {"type": "tool_use", "id": "toolu_mock_cli", "name": "Bash", "input": {"command": "echo hi", "description": "Print hi"}}
+            ]),
+            "tool_use",
+        ),
+    };
+    json!({
+        "id": "msg_mock_cli", "type": "message", "role": "assistant", "model": model,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
+        "usage": {"input_tokens": 30, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 12}
+    })
+}
+
+/// The whole message of a scripted scenario.
+fn scripted_message(model: &str, scenario: &str) -> Value {
+    let (content, stop) = match scenario {
+        "tools" => (
+            json!([
+                {"type": "text", "text": "I'll check both cities."},
+                {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "toolu_02", "name": "weather", "input": {"city": "Oslo", "units": "celsius"}}
+            ]),
+            "tool_use",
+        ),
+        _ => (
+            json!([
+                {"type": "thinking", "thinking": "The user wants a greeting.", "signature": "c2ln"},
+                {"type": "text", "text": "Hello!"}
+            ]),
+            "end_turn",
+        ),
+    };
+    json!({
+        "id": "msg_mock_2", "type": "message", "role": "assistant", "model": model,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
+        "usage": {"input_tokens": 20, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0, "output_tokens": 15}
+    })
+}
+
+/// The SSE events that stream `message`, deltas cut in pieces of 5 characters.
+fn events_for(message: &Value) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut start = message.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    start["usage"]["output_tokens"] = json!(1);
+    out.push(sse(
+        "message_start",
+        &json!({"type": "message_start", "message": start}),
+    ));
+    let pieces = |s: &str| -> Vec<String> {
+        let chars: Vec<char> = s.chars().collect();
+        chars.chunks(5).map(|c| c.iter().collect()).collect()
+    };
+    let blocks = message["content"].as_array().cloned().unwrap_or_default();
+    for (i, block) in blocks.iter().enumerate() {
+        let (start_block, deltas): (Value, Vec<Value>) = match block["type"].as_str() {
+            Some("text") => (
+                json!({"type": "text", "text": ""}),
+                pieces(block["text"].as_str().unwrap_or(""))
+                    .into_iter()
+                    .map(|p| json!({"type": "text_delta", "text": p}))
+                    .collect(),
+            ),
+            Some("thinking") => (
+                json!({"type": "thinking", "thinking": ""}),
+                pieces(block["thinking"].as_str().unwrap_or(""))
+                    .into_iter()
+                    .map(|p| json!({"type": "thinking_delta", "thinking": p}))
+                    .collect(),
+            ),
+            _ => (
+                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+                pieces(&block["input"].to_string())
+                    .into_iter()
+                    .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
+                    .collect(),
+            ),
+        };
+        out.push(sse(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": i, "content_block": start_block}),
+        ));
+        for d in deltas {
+            out.push(sse(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": i, "delta": d}),
+            ));
+        }
+        out.push(sse(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": i}),
+        ));
+    }
+    out.push(sse("message_delta", &json!({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": null}, "usage": {"output_tokens": message["usage"]["output_tokens"]}})));
+    out.push(sse("message_stop", &json!({"type": "message_stop"})));
+    out
+}
