@@ -183,12 +183,15 @@ fn xembed_tray() -> bool {
     };
     // SAFETY: plain Xlib calls on a display opened and closed here; every pointer passed is
     // either that display or a NUL-terminated string that outlives the call.
+    #[allow(unsafe_code)]
     unsafe {
         let display = (xlib.XOpenDisplay)(std::ptr::null());
         if display.is_null() {
             return false;
         }
         let screen = (xlib.XDefaultScreen)(display);
+        // A formatted number holds no NUL byte, so this cannot fail.
+        #[allow(clippy::expect_used)]
         let name = std::ffi::CString::new(format!("_NET_SYSTEM_TRAY_S{screen}")).expect("no NUL");
         let atom = (xlib.XInternAtom)(display, name.as_ptr(), 0);
         let owner = (xlib.XGetSelectionOwner)(display, atom);
@@ -201,6 +204,9 @@ fn xembed_tray() -> bool {
 pub fn run() {
     let _ = tracing_subscriber_init();
     let host = Host::new();
+    // Without its app the program has nothing to run: failing to build it ends the process
+    // with Tauri's reason, as every Tauri app does.
+    #[allow(clippy::expect_used)]
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             let app = app.clone();

@@ -209,6 +209,8 @@ impl Items {
     }
 }
 
+// The icons are embedded PNGs, decoded by every run of the tray test: this cannot fail.
+#[allow(clippy::expect_used)]
 fn icon(s: &Snapshot) -> Image<'static> {
     let bytes: &'static [u8] = if !s.running {
         include_bytes!("../../icons/tray-stopped.png")

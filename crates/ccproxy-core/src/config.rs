@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub use load::{ConfigError, ConfigSources, LoadedConfig};
 
-/// Default models listed by `/models` (`SPEC.md` §6); newer ones come from configuration.
+/// Default models listed by `/models`; newer ones come from configuration.
 pub const DEFAULT_MODELS: [&str; 8] = [
     "claude-opus-4-1-20250805",
     "claude-opus-4-20250514",
@@ -330,7 +330,8 @@ impl Default for AuthConfig {
     }
 }
 
-/// The OAuth endpoints and client (`SPEC.md` §3).
+/// The OAuth endpoints and client id (Claude Code's, by default); all configurable, so tests
+/// point them at a loopback mock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuthConfig {

@@ -1,4 +1,4 @@
-//! Signing in with a Claude account: the OAuth authorization-code flow with PKCE (`SPEC.md` §3),
+//! Signing in with a Claude account: the OAuth authorization-code flow with PKCE (S256),
 //! built once and used by `ccproxy auth login` (loopback or manual) and by the server's
 //! `/oauth/*` routes (the web UI).
 //!
@@ -104,7 +104,7 @@ pub enum LoginError {
 
 /// Starts a login that will come back to `redirect_uri`.
 pub fn begin(oauth: &OAuthConfig, redirect_uri: &str) -> Result<PendingLogin, LoginError> {
-    // 32 random bytes each, base64url without padding (SPEC §3).
+    // The verifier and `state`: 32 random bytes each, base64url without padding.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let state = CsrfToken::new_random_len(32).secret().clone();
     let url = url::Url::parse_with_params(

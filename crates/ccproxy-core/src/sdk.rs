@@ -153,16 +153,20 @@ impl Sdk {
     /// The CLI (probed once; a failure is retried after 10 s, so installing the CLI later works).
     pub async fn cli(&self) -> Result<CliInfo, String> {
         let mut probe = self.probe.lock().await;
-        let fresh = match &*probe {
-            Some((_, Ok(_))) => true,
-            Some((at, Err(_))) => at.elapsed() < Duration::from_secs(10),
-            None => false,
+        let cached = match &*probe {
+            Some((_, Ok(info))) => Some(Ok(info.clone())),
+            Some((at, Err(e))) if at.elapsed() < Duration::from_secs(10) => Some(Err(e.clone())),
+            _ => None,
         };
-        if !fresh {
-            let result = locate::probe(self.config.claude.cli_path.as_deref()).await;
-            *probe = Some((Instant::now(), result));
-        }
-        match &probe.as_ref().expect("probed").1 {
+        let result = match cached {
+            Some(result) => result,
+            None => {
+                let result = locate::probe(self.config.claude.cli_path.as_deref()).await;
+                *probe = Some((Instant::now(), result.clone()));
+                result
+            }
+        };
+        match &result {
             Ok(info) => match &info.problem {
                 Some(problem) => Err(problem.clone()),
                 None => Ok(info.clone()),
@@ -381,9 +385,13 @@ impl Sdk {
             && !s.keys.is_empty()
             && s.keys.len() + 1 == keys.len()
             && keys.starts_with(&s.keys);
-        let reusable = holds_prefix && s.process.as_mut().is_some_and(|p| p.is_alive());
-        let (process, skip, refill) = if reusable {
-            (s.process.take().expect("checked"), s.keys.len(), None)
+        let reusable = if holds_prefix {
+            s.process.take_if(|p| p.is_alive())
+        } else {
+            None
+        };
+        let (process, skip, refill) = if let Some(process) = reusable {
+            (process, s.keys.len(), None)
         } else {
             if let Some(old) = s.process.take() {
                 tokio::spawn(old.shutdown());

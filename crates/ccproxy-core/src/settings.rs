@@ -147,7 +147,9 @@ pub fn apply(
                 kind.name()
             )));
         }
-        let (section, name) = key.split_once('.').expect("dotted key");
+        let Some((section, name)) = key.split_once('.') else {
+            return Err(SettingsError::Invalid(format!("`{key}` is not a setting")));
+        };
         next[section][name] = if value.is_null() {
             lookup(&default, key).clone()
         } else {
@@ -183,7 +185,10 @@ fn write(path: &Path, changes: &Map<String, Value>) -> Result<(), SettingsError>
         .parse()
         .map_err(|e| fail(format!("it is not valid TOML: {e}")))?;
     for (key, value) in changes {
-        let (section, name) = key.split_once('.').expect("dotted key");
+        // Every key was checked by `apply`: all are `section.name`.
+        let Some((section, name)) = key.split_once('.') else {
+            continue;
+        };
         if value.is_null() {
             if let Some(t) = doc.get_mut(section).and_then(|s| s.as_table_like_mut()) {
                 t.remove(name);

@@ -1,4 +1,6 @@
-//! The OAuth refresh call (`SPEC.md` §3): a JSON `refresh_token` grant against `oauth.token_url`.
+//! The OAuth refresh call: a JSON `{"grant_type":"refresh_token","refresh_token","client_id",
+//! "scope"}` grant against `oauth.token_url`. The answer may omit `refresh_token` (the old one
+//! stays); refresh tokens rotate, and `invalid_grant` means the login is dead.
 //!
 //! The endpoint takes a JSON body rather than the form encoding the `oauth2` crate sends, so
 //! this one request is made with the shared `reqwest` client.

@@ -63,6 +63,7 @@ fn background_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority has no memory-safety preconditions; on Linux `who = 0` with
     // PRIO_PROCESS is the calling thread.
+    #[allow(unsafe_code)]
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, 5);
     }

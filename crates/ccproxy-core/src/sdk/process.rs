@@ -1,4 +1,5 @@
-//! One running `claude` CLI: spawned as `SPEC.md` §4 says, initialized, then driven turn by turn
+//! One running `claude` CLI: spawned as the official SDKs spawn it (see [`Settings::args`]; the
+//! working directory is set on the child, there is no `--cwd`), initialized, then driven turn by turn
 //! over its stream-json stdin/stdout.
 //!
 //! A reader task owns stdout: it skips lines that are not JSON (any length), answers the CLI's
@@ -36,7 +37,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The command line, without the program (`SPEC.md` §4).
+    /// The command line, without the program: `--output-format stream-json --verbose
+    /// --system-prompt <text> [--model M] [--max-turns N] [--allowedTools a,b]
+    /// [--disallowedTools a,b] [--permission-mode M] [--mcp-config F] --include-partial-messages
+    /// --input-format stream-json` (no `-p`).
     pub fn args(&self, system_prompt: &str, model: Option<&str>) -> Vec<String> {
         let mut args: Vec<String> = ["--output-format", "stream-json", "--verbose"]
             .map(String::from)
@@ -296,6 +300,7 @@ impl CliProcess {
                 Signal::Kill => libc::SIGKILL,
             };
             // SAFETY: killpg only sends a signal; the group is the one the child leads.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::killpg(pid, sig);
             }

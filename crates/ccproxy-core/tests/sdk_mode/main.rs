@@ -1,6 +1,8 @@
 //! Claude Code mode end to end through real sockets and real subprocesses: client → ccproxy
 //! (127.0.0.1:0) → `fake-claude` (tests/fake-claude), which replays real CLI transcripts and
 //! logs what it was given. The real CLI is tested against the mock upstream in `tests/cli`.
+// A test fails loudly on the first surprise: unwrap and expect are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod openai;
 mod pool;

@@ -1,6 +1,7 @@
 //! The `anthropic-beta` header: the betas a subscription token needs, merged into the client's.
 
-/// Betas upstream requires for OAuth tokens (`SPEC.md` §2.3), in the order they are appended.
+/// Betas upstream requires for OAuth tokens, in the order they are appended: without
+/// `oauth-2025-04-20` it answers 401 "OAuth authentication is currently not supported."
 pub const REQUIRED_BETAS: [&str; 2] = ["claude-code-20250219", "oauth-2025-04-20"];
 
 /// Merges the client's beta values (each may be a comma-separated list, from one or several

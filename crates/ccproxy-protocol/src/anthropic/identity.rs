@@ -1,5 +1,7 @@
 //! The Claude Code identity line that upstream requires at the head of the system prompt of
-//! every request made with a subscription token (`SPEC.md` §2.4).
+//! every request made with a subscription token: without one, upstream answers 400 "This
+//! credential is only authorized for use with Claude Code and cannot be used for other API
+//! requests." The line may follow one text block that starts with `x-anthropic-billing-header:`.
 //!
 //! [`ensure_identity`] edits the request body as bytes: it finds the byte range of the top-level
 //! `system` value and splices the identity block in, so every other byte of the body — unknown
