@@ -8,7 +8,7 @@ use ccproxy_protocol::error::{anthropic_error_body, openai_error_body, ErrorKind
 use crate::credentials::CredentialError;
 
 /// Which API's shape an error is rendered in. Routes know theirs (each sub-router of
-/// [`crate::routes`] inserts it as a request extension); only a path no route matched is told by
+/// `crate::routes` inserts it as a request extension); only a path no route matched is told by
 /// its suffix ([`ErrorShape::of_unmatched_path`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ErrorShape {

@@ -1,4 +1,4 @@
-//! One record per request, built in one place: [`crate::observe`] starts a [`Draft`] for every
+//! One record per request, built in one place: `crate::observe` starts a [`Draft`] for every
 //! request, handlers fill in what only they know (mode, surface, model, the upstream response's
 //! bytes and headers), and when the response body ends — normally, with an error, or because the
 //! client went away — the draft becomes a [`RequestRecord`] for the request log and the metrics.
@@ -18,7 +18,7 @@ pub enum BodyKind {
 /// What is known about a request while it runs.
 #[derive(Debug, Default)]
 pub struct Draft {
-    /// The route template (set by [`crate::guard::admit`], inside the router).
+    /// The route template (set by `guard::admit`, inside the router).
     pub route: Option<axum::extract::MatchedPath>,
     pub mode: Option<&'static str>,
     /// Set with `mode` by [`crate::exchange::run`], the one place a model request begins.

@@ -29,6 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Why a lease was refused, with the status to answer.
 #[derive(Debug)]
@@ -76,6 +78,11 @@ pub struct Sdk {
     init: Mutex<Option<Value>>,
     used: AtomicBool,
     stopping: AtomicBool,
+    /// Every task Claude Code mode starts (warming, stopping processes, interrupted turns, the
+    /// reaper): [`Sdk::shutdown`] waits for all of them.
+    tasks: TaskTracker,
+    /// Ends the reaper at once on shutdown.
+    stop: CancellationToken,
 }
 
 /// A process for one turn, holding a concurrency slot; see [`Sdk::lease`].
@@ -88,6 +95,8 @@ pub struct Lease {
     pub skip: usize,
     pub session: Option<OwnedMutexGuard<Session>>,
     pub permit: OwnedSemaphorePermit,
+    /// Where the process is stopped after the turn (owned by [`Sdk`]).
+    tasks: TaskTracker,
 }
 
 impl Sdk {
@@ -103,6 +112,8 @@ impl Sdk {
             init: Mutex::new(None),
             used: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
         });
         sdk.clone().start_background();
         sdk
@@ -112,7 +123,8 @@ impl Sdk {
     /// `claude.prewarm` is set, and reaps idle processes and sessions.
     fn start_background(self: Arc<Self>) {
         let weak = Arc::downgrade(&self);
-        tokio::spawn(async move {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
             let Some(sdk) = weak.upgrade() else { return };
             match sdk.cli().await {
                 Ok(info) => {
@@ -140,7 +152,10 @@ impl Sdk {
             drop(sdk);
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.cancelled() => return,
+                }
                 let Some(sdk) = weak.upgrade() else { return };
                 if sdk.stopping.load(Ordering::Relaxed) {
                     return;
@@ -257,13 +272,13 @@ impl Sdk {
             (evicted, starts)
         };
         for p in evicted {
-            tokio::spawn(p.shutdown());
+            self.tasks.spawn(p.shutdown());
         }
         for _ in 0..starts {
             let sdk = self.clone();
             let key = key.to_string();
             let model = model.map(String::from);
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 let spawned = sdk.spawn(&key, model.as_deref()).await;
                 let leftover = {
                     let mut pool = sdk.pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -371,6 +386,7 @@ impl Sdk {
         let Some(id) = session else {
             let (process, refill) = self.process_for(system, model).await?;
             return Ok(Lease {
+                tasks: self.tasks.clone(),
                 process,
                 refill,
                 skip: 0,
@@ -394,7 +410,7 @@ impl Sdk {
             (process, s.keys.len(), None)
         } else {
             if let Some(old) = s.process.take() {
-                tokio::spawn(old.shutdown());
+                self.tasks.spawn(old.shutdown());
             }
             s.keys.clear();
             s.system = system.to_string();
@@ -402,6 +418,7 @@ impl Sdk {
             (process, 0, refill)
         };
         Ok(Lease {
+            tasks: self.tasks.clone(),
             process,
             refill,
             skip,
@@ -424,7 +441,7 @@ impl Sdk {
                 .map(|(k, _)| k);
             if let Some(k) = oldest {
                 if let Some(s) = sessions.remove(&k) {
-                    close_session(s);
+                    close_session(&self.tasks, s);
                 }
             }
         }
@@ -450,7 +467,7 @@ impl Sdk {
             stale.into_iter().map(|w| w.process).collect()
         };
         for p in stale {
-            tokio::spawn(p.shutdown());
+            self.tasks.spawn(p.shutdown());
         }
         let session_idle = Duration::from_secs(self.config.claude.session_idle_secs);
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -464,7 +481,7 @@ impl Sdk {
             .collect();
         for k in expired {
             if let Some(s) = sessions.remove(&k) {
-                close_session(s);
+                close_session(&self.tasks, s);
             }
         }
     }
@@ -530,25 +547,30 @@ impl Sdk {
             .collect();
         let mut all = Vec::new();
         for p in warm {
-            all.push(tokio::spawn(p.shutdown()));
+            all.push(self.tasks.spawn(p.shutdown()));
         }
         for s in sessions {
             let mut s = s.lock().await;
             if let Some(p) = s.process.take() {
-                all.push(tokio::spawn(p.shutdown()));
+                all.push(self.tasks.spawn(p.shutdown()));
             }
         }
         for task in all {
             let _ = task.await;
         }
+        // Then whatever else is still running: warm-ups finishing (they stop what they
+        // started), interrupted turns winding down, the reaper.
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
 type RefillLater = Option<(Arc<Sdk>, String, Option<String>)>;
 
 /// Stops a session's process once nobody uses it.
-fn close_session(s: Arc<tokio::sync::Mutex<Session>>) {
-    tokio::spawn(async move {
+fn close_session(tasks: &TaskTracker, s: Arc<tokio::sync::Mutex<Session>>) {
+    tasks.spawn(async move {
         let mut s = s.lock().await;
         if let Some(p) = s.process.take() {
             p.shutdown().await;
@@ -585,6 +607,7 @@ impl Lease {
             session,
             permit,
             refill,
+            tasks,
             ..
         } = self;
         if let Some((sdk, key, model)) = refill {
@@ -600,7 +623,7 @@ impl Lease {
                 if let Some(mut s) = session {
                     s.keys.clear();
                 }
-                tokio::spawn(process.shutdown());
+                tasks.spawn(process.shutdown());
             }
         }
         drop(permit);
@@ -614,15 +637,16 @@ impl Lease {
             session,
             permit,
             refill,
+            tasks,
             ..
         } = self;
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if tokio::runtime::Handle::try_current().is_err() {
             return; // dropping `process` kills it
-        };
+        }
         if let Some((sdk, key, model)) = refill {
             sdk.refill(&key, model.as_deref());
         }
-        runtime.spawn(async move {
+        tasks.spawn(async move {
             process.cancel_turn(Duration::from_secs(5)).await;
             if let Some(mut s) = session {
                 s.keys.clear();

@@ -72,7 +72,7 @@ pub enum StartError {
 }
 
 /// The application with all middleware, for a given state: the routes behind the host and
-/// admission (each sub-router's own) and CORS, all inside the observer (see [`observe::Observe`]).
+/// admission (each sub-router's own) and CORS, all inside the observer (`observe::Observe`).
 pub fn app(state: Arc<AppState>) -> observe::Observe<Router> {
     let router = routes::routes(&state)
         .layer(cors::layer(&state.config.server.cors_origins))

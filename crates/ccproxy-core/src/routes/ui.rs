@@ -130,12 +130,9 @@ pub async fn put_settings(
         host
     };
     tracing::info!(keys = ?changes.keys().collect::<Vec<_>>(), "settings changed from the UI; restarting");
-    // Answer first; the host restarts the server once this response is on its way.
-    let state2 = state.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        state2.settings.restart.notify_one();
-    });
+    // The host restarts the server with a graceful shutdown, which lets this response (in
+    // flight on its connection) finish first.
+    state.settings.restart.notify_one();
     Ok((
         StatusCode::OK,
         Json(json!({"saved": true, "restarting": true, "url": format!("http://{host}:{port}")})),

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::AbortOnDropHandle;
 
 /// Everything about how the CLI is started that comes from configuration.
 #[derive(Debug, Clone)]
@@ -100,6 +101,8 @@ pub struct CliProcess {
     /// The model last set with `set_model`.
     pub model: Option<String>,
     silence: Duration,
+    /// The stdout and stderr readers: owned by the process, ended with it.
+    _readers: [AbortOnDropHandle<()>; 2],
 }
 
 impl CliProcess {
@@ -132,8 +135,15 @@ impl CliProcess {
         let pending: Pending = Arc::default();
         let stderr_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (tx, lines) = mpsc::channel(64);
-        tokio::spawn(read_stdout(stdout, tx, pending.clone(), stdin.clone()));
-        tokio::spawn(read_stderr(stderr, stderr_tail.clone()));
+        let readers = [
+            AbortOnDropHandle::new(tokio::spawn(read_stdout(
+                stdout,
+                tx,
+                pending.clone(),
+                stdin.clone(),
+            ))),
+            AbortOnDropHandle::new(tokio::spawn(read_stderr(stderr, stderr_tail.clone()))),
+        ];
         let mut process = Self {
             child,
             pid,
@@ -142,6 +152,7 @@ impl CliProcess {
             pending,
             stderr_tail,
             next_request: 0,
+            _readers: readers,
             init: Value::Null,
             model: model.map(String::from),
             silence: settings.silence,
