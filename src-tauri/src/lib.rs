@@ -81,7 +81,7 @@ pub async fn on_menu(app: &AppHandle, id: &str) {
                 .with_state(|s| (s.http.clone(), s.config.clone()))
                 .await;
             if let Some((http, config)) = done {
-                if let Some(store) = config.auth.ccproxy_store() {
+                if let Some(store) = config.ccproxy_store() {
                     if let Err(e) = ccproxy_core::login::logout(&http, &config.oauth, &store).await
                     {
                         tracing::warn!("logout: {e}");
@@ -151,7 +151,9 @@ async fn copy_snippet(app: AppHandle, id: String) -> Option<String> {
 
 /// Whether a tray host is there to show the icon: a StatusNotifierItem watcher on the session
 /// bus, or an XEmbed system tray on the X display (what libayatana-appindicator falls back to).
-/// Elsewhere than Linux there always is one. Call on the main thread.
+/// Elsewhere than Linux there always is one. Call on the main thread, at start-up (it reads the
+/// environment: `CCPROXY_ASSUME_TRAY` skips the check).
+#[allow(clippy::disallowed_methods)]
 fn tray_host_present() -> bool {
     #[cfg(target_os = "linux")]
     {
@@ -235,7 +237,10 @@ pub fn run() {
             if !tray_host {
                 tracing::warn!("no system tray to show the icon in: opening the window instead");
             }
-            let show_window = !tray_host || std::env::var_os("CCPROXY_OPEN_WINDOW").is_some();
+            // Read once, at start-up.
+            #[allow(clippy::disallowed_methods)]
+            let open_window = std::env::var_os("CCPROXY_OPEN_WINDOW").is_some();
+            let show_window = !tray_host || open_window;
             tauri::async_runtime::spawn(async move {
                 if auto_start {
                     handle.state::<Arc<Host>>().inner().start().await;

@@ -57,12 +57,14 @@ pub fn run(command: AuthCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn ccproxy_store(config: &Config) -> anyhow::Result<Store> {
-    config.auth.ccproxy_store().context(
+    config.ccproxy_store().context(
         "no place for the credentials file: set HOME, XDG_CONFIG_HOME or auth.credentials_file",
     )
 }
 
-/// Whether a browser can plausibly be opened here (a desktop session, or `$BROWSER`).
+/// Whether a browser can plausibly be opened here (a desktop session, or `$BROWSER`), asked of
+/// the environment when `auth login` starts.
+#[allow(clippy::disallowed_methods)]
 fn browser_available() -> bool {
     if std::env::var_os("BROWSER").is_some() {
         return true;

@@ -203,9 +203,11 @@ fn generate_token(save: bool) -> anyhow::Result<ExitCode> {
             "\nSaved as {key} in {} — `ccproxy serve` run from this folder uses it.",
             path.display()
         );
-        if std::env::var_os("AUTH_TOKEN").is_some()
-            || std::env::var_os("SECURITY__AUTH_TOKEN").is_some()
-        {
+        // A one-shot command's check of its own environment, not configuration.
+        #[allow(clippy::disallowed_methods)]
+        let overridden = std::env::var_os("AUTH_TOKEN").is_some()
+            || std::env::var_os("SECURITY__AUTH_TOKEN").is_some();
+        if overridden {
             eprintln!("warning: an AUTH_TOKEN / SECURITY__AUTH_TOKEN environment variable is set and overrides .env");
         }
     }

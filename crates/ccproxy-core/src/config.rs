@@ -36,6 +36,65 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub openai: OpenAiConfig,
     pub observability: ObservabilityConfig,
+    /// The directories the defaults are made from, read from the process environment once,
+    /// when the configuration is made (never per request).
+    #[serde(skip)]
+    pub env: Environment,
+}
+
+/// What the configuration's defaults take from the process environment beyond its own keys:
+/// the user's directories and `PATH`. Read once by [`Environment::read`] (a `Config`'s
+/// default, which every load starts from); the only other environment readers are the config
+/// loader's own sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// `$HOME` (`%USERPROFILE%` on Windows).
+    pub home: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME/ccproxy` (default `~/.config/ccproxy`).
+    pub config_dir: Option<PathBuf>,
+    /// `$XDG_DATA_HOME/ccproxy` (default `~/.local/share/ccproxy`).
+    pub data_dir: Option<PathBuf>,
+    /// Claude Code's directory: `$CLAUDE_CONFIG_DIR`, default `~/.claude`.
+    pub claude_dir: Option<PathBuf>,
+    /// The directories of `$PATH`, where the `claude` CLI is looked for.
+    pub path: Vec<PathBuf>,
+    /// `$USER`: the account of Claude Code's macOS Keychain item.
+    pub user: Option<String>,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self::read()
+    }
+}
+
+impl Environment {
+    /// Reads the environment now.
+    #[allow(clippy::disallowed_methods)] // the one place the configuration reads it
+    pub fn read() -> Self {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let home = var("HOME")
+            .or_else(|| var("USERPROFILE"))
+            .map(PathBuf::from);
+        let under_home = |xdg: &str, default: &str| {
+            var(xdg)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(default)))
+                .map(|d| d.join("ccproxy"))
+        };
+        Self {
+            config_dir: under_home("XDG_CONFIG_HOME", ".config"),
+            data_dir: under_home("XDG_DATA_HOME", ".local/share"),
+            claude_dir: var("CLAUDE_CONFIG_DIR")
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".claude"))),
+            path: var("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default(),
+            user: var("USER").and_then(|u| u.into_string().ok()),
+            home,
+        }
+    }
 }
 
 /// The request log, metrics and pricing.
@@ -86,22 +145,9 @@ impl Default for ObservabilityConfig {
     }
 }
 
-impl ObservabilityConfig {
-    /// The request log's database file.
-    pub fn db_path(&self) -> Option<PathBuf> {
-        self.log_db
-            .clone()
-            .or_else(|| data_dir().map(|d| d.join("requests.db")))
-    }
-}
-
-/// `$XDG_DATA_HOME/ccproxy` (default `~/.local/share/ccproxy`).
+/// `$XDG_DATA_HOME/ccproxy` (default `~/.local/share/ccproxy`), read now: for hosts at start-up.
 pub fn data_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home_dir().map(|h| h.join(".local/share")))
-        .map(|d| d.join("ccproxy"))
+    Environment::read().data_dir
 }
 
 /// The OpenAI-compatible surface.
@@ -272,15 +318,6 @@ impl PermissionMode {
             Self::Plan => "plan",
             Self::BypassPermissions => "bypassPermissions",
         }
-    }
-}
-
-impl ClaudeConfig {
-    /// The CLI's working directory.
-    pub fn workspace(&self) -> Option<PathBuf> {
-        self.cwd
-            .clone()
-            .or_else(|| data_dir().map(|d| d.join("workspace")))
     }
 }
 
@@ -593,50 +630,58 @@ impl ClaudeConfig {
     }
 }
 
-/// `$XDG_CONFIG_HOME/ccproxy` (default `~/.config/ccproxy`).
+/// `$XDG_CONFIG_HOME/ccproxy` (default `~/.config/ccproxy`), read now: for the loader and
+/// hosts at start-up.
 pub fn config_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home_dir().map(|h| h.join(".config")))
-        .map(|d| d.join("ccproxy"))
+    Environment::read().config_dir
 }
 
-/// The user's home directory, from `$HOME` (`%USERPROFILE%` on Windows).
-pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
+impl Config {
+    /// The request log's database file.
+    pub fn db_path(&self) -> Option<PathBuf> {
+        self.observability
+            .log_db
+            .clone()
+            .or_else(|| self.env.data_dir.as_ref().map(|d| d.join("requests.db")))
+    }
 
-impl AuthConfig {
+    /// The CLI's working directory.
+    pub fn workspace(&self) -> Option<PathBuf> {
+        self.claude
+            .cwd
+            .clone()
+            .or_else(|| self.env.data_dir.as_ref().map(|d| d.join("workspace")))
+    }
+
     /// Where CCProxy's own login is read and written.
     pub fn ccproxy_store(&self) -> Option<crate::credentials::store::Store> {
         use crate::credentials::store::Store;
-        match self.storage {
+        match self.auth.storage {
             Storage::File => self.ccproxy_file().map(Store::File),
             Storage::Keyring => Some(Store::Keychain {
-                service: self.keyring_service.clone(),
+                service: self.auth.keyring_service.clone(),
                 account: KEYRING_ACCOUNT.into(),
+                lock_dir: self.env.config_dir.clone(),
             }),
         }
     }
 
     /// CCProxy's own credentials file.
     pub fn ccproxy_file(&self) -> Option<PathBuf> {
-        self.credentials_file
-            .clone()
-            .or_else(|| config_dir().map(|d| d.join("credentials.json")))
+        self.auth.credentials_file.clone().or_else(|| {
+            self.env
+                .config_dir
+                .as_ref()
+                .map(|d| d.join("credentials.json"))
+        })
     }
 
     /// Claude Code's credentials file.
     pub fn claude_file(&self) -> Option<PathBuf> {
-        self.claude_credentials_file.clone().or_else(|| {
-            std::env::var_os("CLAUDE_CONFIG_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| home_dir().map(|h| h.join(".claude")))
+        self.auth.claude_credentials_file.clone().or_else(|| {
+            self.env
+                .claude_dir
+                .as_ref()
                 .map(|d| d.join(".credentials.json"))
         })
     }

@@ -151,10 +151,10 @@ pub struct CredentialStatus {
 impl Credentials {
     pub fn new(config: Arc<Config>, http: reqwest::Client) -> Self {
         let mut sources = Vec::new();
-        if let Some(store) = config.auth.ccproxy_store() {
+        if let Some(store) = config.ccproxy_store() {
             sources.push((SourceKind::Ccproxy, store));
         }
-        if let Some(path) = config.auth.claude_file() {
+        if let Some(path) = config.claude_file() {
             let store = Store::File(path);
             if !sources.iter().any(|(_, s)| *s == store) {
                 sources.push((SourceKind::ClaudeCode, store));
@@ -162,12 +162,13 @@ impl Credentials {
         }
         // On macOS Claude Code keeps its login in the Keychain rather than in the file.
         #[cfg(target_os = "macos")]
-        if let Some(user) = std::env::var_os("USER").and_then(|u| u.into_string().ok()) {
+        if let Some(user) = config.env.user.clone() {
             sources.push((
                 SourceKind::ClaudeCode,
                 Store::Keychain {
                     service: "Claude Code-credentials".into(),
                     account: user,
+                    lock_dir: config.env.config_dir.clone(),
                 },
             ));
         }

@@ -558,6 +558,8 @@ pub async fn loopback(
         .route("/callback", axum::routing::get(loopback_callback))
         .with_state(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Owned: stopped and awaited below.
+    #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -176,7 +176,8 @@ impl Sdk {
         let result = match cached {
             Some(result) => result,
             None => {
-                let result = locate::probe(self.config.claude.cli_path.as_deref()).await;
+                let result =
+                    locate::probe(self.config.claude.cli_path.as_deref(), &self.config.env).await;
                 *probe = Some((Instant::now(), result.clone()));
                 result
             }
@@ -210,7 +211,8 @@ impl Sdk {
         let c = &self.config.claude;
         Settings {
             path: info.path.clone(),
-            cwd: c
+            cwd: self
+                .config
                 .workspace()
                 .unwrap_or_else(|| std::env::temp_dir().join("ccproxy-workspace")),
             allowed_tools: c.allowed_tools.clone(),

@@ -194,7 +194,7 @@ pub async fn start_with(
     let request_log = RequestLog::start(
         LogSettings {
             path: if obs.enabled && obs.request_log {
-                obs.db_path()
+                config.db_path()
             } else {
                 None
             },
@@ -229,6 +229,10 @@ pub async fn start_with(
             let (listener, addr) = bind(SocketAddr::new(ip, port)).await?;
             let router = routes::metrics_only(&state).with_state(state.clone());
             let mut stopped = stopped.clone();
+            // Owned by the ServerHandle, which stops and awaits it.
+            #[allow(clippy::disallowed_methods)]
+            // Owned by the ServerHandle, which stops and awaits it.
+            #[allow(clippy::disallowed_methods)]
             let task = tokio::spawn(async move {
                 axum::serve(listener, router)
                     .with_graceful_shutdown(async move {
@@ -242,6 +246,8 @@ pub async fn start_with(
     };
     let router = app(state.clone());
     let mut stopped = stopped;
+    // Owned by the ServerHandle, which stops and awaits it.
+    #[allow(clippy::disallowed_methods)]
     let task = tokio::spawn(async move {
         // No Nagle delay: streamed events must leave as soon as they are written.
         let listener = listener.tap_io(|tcp| {

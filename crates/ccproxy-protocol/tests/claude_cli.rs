@@ -1,7 +1,7 @@
 //! Claude Code mode's translations on the real CLI transcripts (`tests/fake-claude/transcripts`,
 //! recorded from claude 2.1.331): every turn becomes one well-formed Anthropic message.
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use ccproxy_protocol::claude_cli::{
     history_keys, parse_request, user_content, Accumulator, Events, Turn,

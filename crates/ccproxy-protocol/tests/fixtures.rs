@@ -4,7 +4,7 @@
 //! A missing snapshot fails the test; `UPDATE_SNAPSHOTS=1 cargo test -p ccproxy-protocol --test
 //! fixtures` writes the snapshots (review the diff before committing them).
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use ccproxy_protocol::openai::chat_request::{self, Options};
 use ccproxy_protocol::openai::chat_stream::ChatStream;

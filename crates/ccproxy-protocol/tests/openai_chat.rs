@@ -1,6 +1,6 @@
 //! The Chat Completions translation, request and response, streamed and not.
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use ccproxy_protocol::openai::chat_request::{translate, Options, Translated};
 use ccproxy_protocol::openai::chat_stream::{accumulate, ChatStream};

@@ -1,6 +1,6 @@
 //! The Responses API translation: request, response, and the streaming event sequence.
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use ccproxy_protocol::openai::chat_request::Options;
 use ccproxy_protocol::openai::responses::{translate, translate_response, Echo, ResponsesStream};

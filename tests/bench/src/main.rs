@@ -5,6 +5,9 @@
 //! sent directly to the mock and through a real `ccproxy` process, at concurrency 1 and 32:
 //! p50/p99 latency (whole response read), requests per second; then the proxy's start-up time
 //! (spawn to accepting connections), idle RSS and peak RSS.
+// Test infrastructure: it reads its scenario from the environment and runs its tasks for
+// the life of the process.
+#![allow(clippy::disallowed_methods)]
 
 mod sdk;
 

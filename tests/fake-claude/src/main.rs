@@ -20,6 +20,9 @@
 //! every stdin line) so tests can check what the proxy sent. `FAKE_CLAUDE_INIT_MS` delays the
 //! `initialize` answer, like a real start-up. `--version` prints `FAKE_CLAUDE_VERSION` (default
 //! `2.1.331 (Claude Code)`).
+// Test infrastructure: it reads its scenario from the environment and runs its tasks for
+// the life of the process.
+#![allow(clippy::disallowed_methods)]
 
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};

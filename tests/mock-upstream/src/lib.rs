@@ -28,6 +28,9 @@
 //! authorization-code grant (PKCE S256 checked, codes single-use) and the refresh grant with
 //! rotating refresh tokens, and can fail or hang on demand; `GET /api/oauth/profile` and
 //! `POST /v1/oauth/token/revoke` complete the set.
+// Test infrastructure: it reads its scenario from the environment and runs its tasks for
+// the life of the process.
+#![allow(clippy::disallowed_methods)]
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};

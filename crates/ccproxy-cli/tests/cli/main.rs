@@ -1,6 +1,6 @@
 //! The real `ccproxy` binary, run as a subprocess in an empty home and working directory.
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod auth;
 mod clients;

@@ -12,7 +12,12 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
     File(PathBuf),
-    Keychain { service: String, account: String },
+    Keychain {
+        service: String,
+        account: String,
+        /// Where its refresh lock file goes (CCProxy's configuration directory).
+        lock_dir: Option<PathBuf>,
+    },
 }
 
 impl Store {
@@ -20,7 +25,9 @@ impl Store {
     pub fn describe(&self) -> String {
         match self {
             Self::File(path) => path.display().to_string(),
-            Self::Keychain { service, account } => format!("keychain:{service}/{account}"),
+            Self::Keychain {
+                service, account, ..
+            } => format!("keychain:{service}/{account}"),
         }
     }
 
@@ -59,13 +66,13 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.to_string()),
             },
-            Self::Keychain { service, account } => {
-                match Self::keychain(service, account, |e| e.get_password()) {
-                    Ok(text) => Ok(Some(text.into_bytes())),
-                    Err(keyring::Error::NoEntry) => Ok(None),
-                    Err(e) => Err(format!("keychain: {e}")),
-                }
-            }
+            Self::Keychain {
+                service, account, ..
+            } => match Self::keychain(service, account, |e| e.get_password()) {
+                Ok(text) => Ok(Some(text.into_bytes())),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(format!("keychain: {e}")),
+            },
         }
     }
 
@@ -73,7 +80,9 @@ impl Store {
     pub fn write(&self, bytes: &[u8]) -> Result<(), String> {
         match self {
             Self::File(path) => file::write_atomic(path, bytes).map_err(|e| e.to_string()),
-            Self::Keychain { service, account } => {
+            Self::Keychain {
+                service, account, ..
+            } => {
                 let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
                 Self::keychain(service, account, |e| e.set_password(text))
                     .map_err(|e| format!("keychain: {e}"))
@@ -89,13 +98,13 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err(e.to_string()),
             },
-            Self::Keychain { service, account } => {
-                match Self::keychain(service, account, |e| e.delete_credential()) {
-                    Ok(()) => Ok(true),
-                    Err(keyring::Error::NoEntry) => Ok(false),
-                    Err(e) => Err(format!("keychain: {e}")),
-                }
-            }
+            Self::Keychain {
+                service, account, ..
+            } => match Self::keychain(service, account, |e| e.delete_credential()) {
+                Ok(()) => Ok(true),
+                Err(keyring::Error::NoEntry) => Ok(false),
+                Err(e) => Err(format!("keychain: {e}")),
+            },
         }
     }
 
@@ -107,9 +116,11 @@ impl Store {
                 name.push(".lock");
                 Some(PathBuf::from(name))
             }
-            Self::Keychain { service, .. } => {
-                crate::config::config_dir().map(|d| d.join(format!("{service}.keychain.lock")))
-            }
+            Self::Keychain {
+                service, lock_dir, ..
+            } => lock_dir
+                .as_ref()
+                .map(|d| d.join(format!("{service}.keychain.lock"))),
         }
     }
 }

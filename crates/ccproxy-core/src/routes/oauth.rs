@@ -129,7 +129,7 @@ async fn complete(state: &AppState, query: &Callback) -> Result<String, LoginErr
     let code = query.code.as_deref().unwrap_or_default();
     let oauth = &state.config.oauth;
     let login = login::finish(&state.http, oauth, &pending, code, Some(given)).await?;
-    let store = state.config.auth.ccproxy_store().ok_or_else(|| {
+    let store = state.config.ccproxy_store().ok_or_else(|| {
         LoginError::Other("no credentials file location (set auth.credentials_file)".into())
     })?;
     login::save(&store, &login)?;
@@ -165,7 +165,6 @@ pub async fn logout(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let store = state
         .config
-        .auth
         .ccproxy_store()
         .ok_or_else(|| ApiError::new(ErrorKind::Internal, "no credentials file location"))?;
     let report = login::logout(&state.http, &state.config.oauth, &store)

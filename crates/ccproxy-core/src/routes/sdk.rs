@@ -64,6 +64,6 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
         "allowed_tools": c.allowed_tools,
         "disallowed_tools": c.disallowed_tools,
         "max_turns": c.max_turns,
-        "cwd": c.workspace(),
+        "cwd": state.config.workspace(),
     }))
 }

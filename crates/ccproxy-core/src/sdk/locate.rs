@@ -4,6 +4,7 @@
 //! put it. The version check runs `claude --version` once, in the background: it never delays
 //! server start-up.
 
+use crate::config::Environment;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ pub struct CliInfo {
 }
 
 /// The executable to run: the configured one, else the first found.
-pub fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
+pub fn find(configured: Option<&Path>, env: &Environment) -> Result<PathBuf, String> {
     if let Some(path) = configured {
         return if path.is_file() {
             Ok(path.to_path_buf())
@@ -37,10 +38,8 @@ pub fn find(configured: Option<&Path>) -> Result<PathBuf, String> {
     } else {
         "claude"
     };
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let home = crate::config::home_dir();
+    let on_path = env.path.iter();
+    let home = env.home.as_ref();
     let usual = home.iter().flat_map(|h| {
         [
             h.join(".claude/local/claude"),
@@ -77,8 +76,8 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// Finds the CLI and asks its version (up to 20 s: the first run of a fresh npm install is slow).
-pub async fn probe(configured: Option<&Path>) -> Result<CliInfo, String> {
-    let path = find(configured)?;
+pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliInfo, String> {
+    let path = find(configured, env)?;
     let output = tokio::time::timeout(
         Duration::from_secs(20),
         tokio::process::Command::new(&path)

@@ -135,6 +135,8 @@ impl CliProcess {
         let pending: Pending = Arc::default();
         let stderr_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (tx, lines) = mpsc::channel(64);
+        // Owned by the process (aborted when it is dropped).
+        #[allow(clippy::disallowed_methods)]
         let readers = [
             AbortOnDropHandle::new(tokio::spawn(read_stdout(
                 stdout,

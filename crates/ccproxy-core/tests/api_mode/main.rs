@@ -1,7 +1,7 @@
 //! End-to-end tests of API mode through real sockets: client → ccproxy (127.0.0.1:0) → the mock
 //! Anthropic upstream (127.0.0.1:0).
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod credentials;
 mod lifecycle;
