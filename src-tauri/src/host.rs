@@ -131,7 +131,7 @@ impl Host {
     /// Runs `f` on the running server's state.
     pub async fn with_state<T>(
         &self,
-        f: impl FnOnce(&Arc<ccproxy_core::server::AppState>) -> T,
+        f: impl FnOnce(&Arc<ccproxy_core::state::AppState>) -> T,
     ) -> Option<T> {
         self.handle.lock().await.as_ref().map(|h| f(h.state()))
     }

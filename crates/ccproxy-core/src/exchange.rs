@@ -25,14 +25,13 @@ pub use surface::{Parsed, Refusal, Surface, TokenMarker};
 
 use crate::error::ApiError;
 use crate::record::{BodyKind, DraftCell};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::upstream;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ccproxy_protocol::error::ErrorKind;
-use ccproxy_protocol::openai::chat_request::Options;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use render::{Keep, Renderer, Source};
 use serde_json::Value;
@@ -80,7 +79,7 @@ pub async fn run(
             turn::check_session(id)?;
         }
         let body = read_body(state, &parts.headers, body).await?;
-        if let (Some(d), true) = (&draft, state.config.observability.store_bodies) {
+        if let (Some(d), true) = (&draft, state.stores_bodies()) {
             d.with(|d| d.request_body = Some(body.clone()));
         }
         match (surface, &backend) {
@@ -105,7 +104,7 @@ pub async fn read_body(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<Bytes, ApiError> {
-    let limit = state.config.server.max_body_bytes;
+    let limit = state.max_body_bytes();
     let too_large = || {
         ApiError::new(
             ErrorKind::RequestTooLarge,
@@ -166,14 +165,6 @@ async fn pass_through(
     Ok(upstream::response(sent, draft))
 }
 
-/// The surface's options for translating a request.
-fn options(state: &AppState) -> Options<'_> {
-    Options {
-        default_max_tokens: state.config.openai.default_max_tokens,
-        aliases: &state.aliases,
-    }
-}
-
 /// Parses the request in its surface and begins the draft's request fields.
 fn parse(
     state: &AppState,
@@ -181,7 +172,7 @@ fn parse(
     draft: Option<&DraftCell>,
     body: &[u8],
 ) -> Result<Result<Parsed, Response>, ApiError> {
-    match surface.parse(body, &options(state)) {
+    match surface.parse(body, &state.translation_options()) {
         Ok(parsed) => {
             if let Some(d) = draft {
                 d.with(|d| {
@@ -346,7 +337,7 @@ async fn claude_code(
     let keep = match surface {
         Surface::Messages => Keep::Output,
         _ => Keep::Events {
-            all: state.config.observability.store_bodies,
+            all: state.stores_bodies(),
         },
     };
     if parsed.stream {

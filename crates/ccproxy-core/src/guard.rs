@@ -11,7 +11,7 @@
 
 use crate::error::{ApiError, ErrorShape};
 use crate::record::DraftCell;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;

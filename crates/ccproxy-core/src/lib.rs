@@ -20,6 +20,7 @@ pub mod request_log;
 pub mod sdk;
 pub mod server;
 pub mod settings;
+pub mod state;
 pub mod telemetry;
 pub mod upstream;
 

@@ -9,7 +9,7 @@ use crate::error::ErrorTag;
 use crate::exchange::{Surface, TokenMarker};
 use crate::record::{DraftCell, RequestRecord};
 use crate::request_log::Pending;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, Method};

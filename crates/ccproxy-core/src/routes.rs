@@ -13,7 +13,7 @@ mod ui;
 use crate::error::{ApiError, ErrorShape};
 use crate::exchange::{self, Backend, Surface};
 use crate::guard::{self, Gate};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};

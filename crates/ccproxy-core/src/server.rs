@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::quota::LatestQuota;
 use crate::request_log::{LogSettings, RequestLog};
+use crate::state::AppState;
 use crate::{cors, observe, routes, upstream};
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -18,31 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub config: Arc<Config>,
-    /// The one pooled upstream client.
-    pub http: reqwest::Client,
-    pub credentials: Arc<Credentials>,
-    pub started: Instant,
-    /// The bound address (the login callback URL is built from its port).
-    pub addr: SocketAddr,
-    /// `openai.model_aliases` as pairs, for the translation.
-    pub aliases: Vec<(String, String)>,
-    pub metrics: Arc<Metrics>,
-    pub request_log: Arc<RequestLog>,
-    /// The latest subscription quota seen in upstream's headers.
-    pub quota: LatestQuota,
-    /// Becomes `true` when the server begins to shut down (long streams end then).
-    pub stopping: watch::Receiver<bool>,
-    /// Logins started through `GET /oauth/login`, waiting for their callback.
-    pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
-    /// Claude Code mode: the CLI, its warm pool and sessions.
-    pub sdk: Arc<crate::sdk::Sdk>,
-    /// Where UI changes to settings go, and the restart request.
-    pub settings: crate::settings::SettingsHost,
-}
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]

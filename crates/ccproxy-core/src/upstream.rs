@@ -13,7 +13,7 @@ use crate::credentials::{CredentialError, Token};
 use crate::error::ApiError;
 use crate::quota::Quota;
 use crate::record::{BodyKind, DraftCell};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;

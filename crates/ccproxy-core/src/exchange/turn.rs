@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::quota::Quota;
 use crate::record::DraftCell;
 use crate::sdk::{Lease, LeaseError};
-use crate::server::AppState;
+use crate::state::AppState;
 use ccproxy_protocol::claude_cli::{self, CliRequest, Events, Turn, TurnError};
 use ccproxy_protocol::error::ErrorKind;
 use serde_json::Value;

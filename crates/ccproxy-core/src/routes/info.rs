@@ -1,7 +1,7 @@
 //! Routes that answer from the server's own state: health, status, models.
 
 use crate::error::{ApiError, ErrorShape};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};

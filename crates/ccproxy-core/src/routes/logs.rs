@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::request_log::{Filter, LogError};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::login::{self, Callback, LoginError};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

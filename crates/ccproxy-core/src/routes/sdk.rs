@@ -1,7 +1,7 @@
 //! Claude Code mode's own routes: `GET /sdk/v1/models` (and `/sdk/models`) and
 //! `GET /sdk/status`. Its model requests run through [`crate::exchange`].
 
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

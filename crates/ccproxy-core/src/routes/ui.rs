@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::settings::{self, SettingsError};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};

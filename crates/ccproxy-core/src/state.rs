@@ -1,0 +1,59 @@
+//! [`AppState`]: what the server's request handlers share — the configuration, the upstream
+//! client, credentials, the request log and metrics, the quota reading, Claude Code mode's
+//! processes — built once by `server::start` and dropped when the server stops.
+
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::metrics::Metrics;
+use crate::quota::LatestQuota;
+use crate::request_log::RequestLog;
+use ccproxy_protocol::openai::chat_request::Options;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// The one pooled upstream client.
+    pub http: reqwest::Client,
+    pub credentials: Arc<Credentials>,
+    pub started: Instant,
+    /// The bound address (the login callback URL is built from its port).
+    pub addr: SocketAddr,
+    /// `openai.model_aliases` as pairs, for the translation.
+    pub aliases: Vec<(String, String)>,
+    pub metrics: Arc<Metrics>,
+    pub request_log: Arc<RequestLog>,
+    /// The latest subscription quota seen in upstream's headers.
+    pub quota: LatestQuota,
+    /// Becomes `true` when the server begins to shut down (long streams end then).
+    pub stopping: watch::Receiver<bool>,
+    /// Logins started through `GET /oauth/login`, waiting for their callback.
+    pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
+    /// Claude Code mode: the CLI, its warm pool and sessions.
+    pub sdk: Arc<crate::sdk::Sdk>,
+    /// Where UI changes to settings go, and the restart request.
+    pub settings: crate::settings::SettingsHost,
+}
+
+impl AppState {
+    /// What the OpenAI translations need: the default `max_tokens` and the model aliases.
+    pub fn translation_options(&self) -> Options<'_> {
+        Options {
+            default_max_tokens: self.config.openai.default_max_tokens,
+            aliases: &self.aliases,
+        }
+    }
+
+    /// `server.max_body_bytes`: the largest request body read.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.config.server.max_body_bytes
+    }
+
+    /// Whether request bodies are kept for the request log (`observability.store_bodies`).
+    pub fn stores_bodies(&self) -> bool {
+        self.config.observability.store_bodies
+    }
+}
