@@ -77,7 +77,7 @@ pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
                 use secrecy::ExposeSecret;
                 t.expose_secret().to_string()
             });
-            (logged_in, login, quota, token, state.sdk.clone())
+            (logged_in, login, quota, token, state.claude_code.clone())
         })
         .await;
     if let Some((logged_in, login, quota, token, sdk)) = read {

@@ -5,6 +5,7 @@
 
 pub mod access_log;
 pub mod api_token;
+pub mod claude_code;
 pub mod clock;
 pub mod config;
 pub mod credentials;
@@ -17,7 +18,6 @@ pub mod quota;
 pub mod record;
 pub mod redact;
 pub mod request_log;
-pub mod sdk;
 pub mod server;
 pub mod settings;
 pub mod state;

@@ -73,7 +73,7 @@ pub struct RequestRecord {
     /// Unix milliseconds when the request arrived.
     pub ts: i64,
     pub request_id: String,
-    /// `api`, `sdk` or `none` (static while a request runs; owned when read back).
+    /// `api`, `sdk` (Claude Code mode, named for its `/sdk` prefix) or `none` (static while a request runs; owned when read back).
     pub mode: Cow<'static, str>,
     pub surface: Cow<'static, str>,
     pub method: Cow<'static, str>,

@@ -4,10 +4,10 @@
 //! routes are data: a path, the [`Surface`] it speaks and the [`Backend`] that answers, run by
 //! [`exchange::run`].
 
+mod claude_code;
 mod info;
 mod logs;
 mod oauth;
-mod sdk;
 mod ui;
 
 use crate::error::{ApiError, ErrorShape};
@@ -117,9 +117,9 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/models", get(info::models))
         .route("/api/v1/models/{id}", get(info::model))
         .route("/api/models/{id}", get(info::model))
-        .route("/sdk/status", get(sdk::status))
-        .route("/sdk/v1/models", get(sdk::models))
-        .route("/sdk/models", get(sdk::models))
+        .route("/sdk/status", get(claude_code::status))
+        .route("/sdk/v1/models", get(claude_code::models))
+        .route("/sdk/models", get(claude_code::models))
         .route("/logs/status", get(logs::status))
         .route("/logs/query", get(logs::query))
         .route("/logs/summary", get(logs::summary))

@@ -112,7 +112,7 @@ impl ServerHandle {
             }
         };
         // No CLI process outlives the server.
-        self.state.sdk.shutdown().await;
+        self.state.claude_code.shutdown().await;
         // Everything queued is stored before the server is reported stopped.
         let _ = tokio::task::spawn_blocking(move || log.close()).await;
         result
@@ -197,7 +197,7 @@ pub async fn start_with(
         quota: LatestQuota::default(),
         stopping: stopped.clone(),
         logins: tokio::sync::Mutex::new(Vec::new()),
-        sdk: crate::sdk::Sdk::new(config.clone()),
+        claude_code: crate::claude_code::ClaudeCode::new(config.clone()),
         settings,
     });
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {

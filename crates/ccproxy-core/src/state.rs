@@ -33,7 +33,7 @@ pub struct AppState {
     /// Logins started through `GET /oauth/login`, waiting for their callback.
     pub logins: tokio::sync::Mutex<Vec<crate::login::PendingLogin>>,
     /// Claude Code mode: the CLI, its warm pool and sessions.
-    pub sdk: Arc<crate::sdk::Sdk>,
+    pub claude_code: Arc<crate::claude_code::ClaudeCode>,
     /// Where UI changes to settings go, and the restart request.
     pub settings: crate::settings::SettingsHost,
 }

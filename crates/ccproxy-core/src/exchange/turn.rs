@@ -6,10 +6,10 @@
 //! The answer waits for the turn's first events, so an error before any content (a 429
 //! upstream, a missing login) gets its own status instead of a 200 with an error inside.
 
+use crate::claude_code::{Lease, LeaseError};
 use crate::error::ApiError;
 use crate::quota::Quota;
 use crate::record::DraftCell;
-use crate::sdk::{Lease, LeaseError};
 use crate::state::AppState;
 use ccproxy_protocol::claude_cli::{self, CliRequest, Events, Turn, TurnError};
 use ccproxy_protocol::error::ErrorKind;
@@ -58,7 +58,7 @@ pub async fn begin(
 ) -> Result<Began, ApiError> {
     let keys = claude_cli::history_keys(&parsed.messages);
     let mut lease = state
-        .sdk
+        .claude_code
         .lease(&parsed.system, parsed.model.as_deref(), &keys, session)
         .await
         .map_err(|e| match e {

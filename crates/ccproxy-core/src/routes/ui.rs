@@ -6,8 +6,8 @@
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::state::AppState;
 use crate::settings::{self, SettingsError};
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

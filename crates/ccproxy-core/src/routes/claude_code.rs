@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// `GET /sdk/v1/models`, `GET /sdk/models`: the CLI's models (from its `initialize` answer),
 /// else the configured list, in the shape both SDKs read.
 pub async fn models(State(state): State<Arc<AppState>>) -> Response {
-    let from_cli = state.sdk.cli_models();
+    let from_cli = state.claude_code.cli_models();
     let ids: Vec<(String, String)> = match &from_cli {
         Some(Value::Array(models)) => models
             .iter()
@@ -53,13 +53,13 @@ pub async fn models(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /sdk/status`: the CLI (found, path, version), the pool, the CLI's login.
 pub async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let cli = state.sdk.cli_status().await;
+    let cli = state.claude_code.cli_status().await;
     let c = &state.config.claude;
     Json(json!({
         "mode": "sdk",
         "cli": cli,
-        "pool": state.sdk.pool_status(),
-        "account": state.sdk.cli_account(),
+        "pool": state.claude_code.pool_status(),
+        "account": state.claude_code.cli_account(),
         "permission_mode": c.permission_mode.as_str(),
         "allowed_tools": c.allowed_tools,
         "disallowed_tools": c.disallowed_tools,

@@ -28,7 +28,7 @@ async fn requests_are_served_by_warm_processes() {
     assert_eq!(s["cli"]["version"], "2.1.331", "{s}");
     // The next request takes a process that was started (and initialized) before it arrived.
     // (Asked of the pool: the log's order of starts is not the pool's.)
-    let warm_pids = h.server().state().sdk.pids();
+    let warm_pids = h.server().state().claude_code.pids();
     assert_eq!(warm_pids.len(), 2);
     let users_before = h.user_lines().len();
     assert_eq!(h.post("/sdk/v1/messages", &body).await.status(), 200);
@@ -111,7 +111,7 @@ async fn a_full_queue_is_a_429_and_a_crashed_warm_process_is_replaced() {
     assert!(ok, "the slot was never freed");
     // Kill the warm process behind the pool's back: the next request still works.
     wait_warm(&h, 1).await;
-    let warm = h.server().state().sdk.pids()[0];
+    let warm = h.server().state().claude_code.pids()[0];
     kill_9(warm);
     eventually("the kill", || !alive(warm)).await;
     assert_eq!(

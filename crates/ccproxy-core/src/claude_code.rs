@@ -1,5 +1,5 @@
 //! Claude Code mode's process management: finding the CLI, the warm pool, the concurrency
-//! limit and sessions. The HTTP side (`routes/sdk`) leases a process here for each turn.
+//! limit and sessions. The exchange (`exchange::turn`) leases a process here for each turn.
 //!
 //! - **Warm pool.** A process costs ~0.25 s to start and initialize, and its system prompt is
 //!   fixed at start (`--system-prompt`). The pool keeps up to `claude.pool_size` initialized
@@ -67,7 +67,7 @@ pub struct Session {
 }
 
 /// Claude Code mode's shared state.
-pub struct Sdk {
+pub struct ClaudeCode {
     config: Arc<Config>,
     probe: tokio::sync::Mutex<Option<(Instant, Result<CliInfo, String>)>>,
     pool: Mutex<Pool>,
@@ -79,30 +79,30 @@ pub struct Sdk {
     used: AtomicBool,
     stopping: AtomicBool,
     /// Every task Claude Code mode starts (warming, stopping processes, interrupted turns, the
-    /// reaper): [`Sdk::shutdown`] waits for all of them.
+    /// reaper): [`ClaudeCode::shutdown`] waits for all of them.
     tasks: TaskTracker,
     /// Ends the reaper at once on shutdown.
     stop: CancellationToken,
 }
 
-/// A process for one turn, holding a concurrency slot; see [`Sdk::lease`].
+/// A process for one turn, holding a concurrency slot; see [`ClaudeCode::lease`].
 pub struct Lease {
     pub process: CliProcess,
     /// A warm process to start once this turn is over (not during it: on a small machine the
     /// start-up of a CLI would slow the turn's first token).
-    refill: Option<(Arc<Sdk>, String, Option<String>)>,
+    refill: Option<(Arc<ClaudeCode>, String, Option<String>)>,
     /// Messages the process already holds (send only the rest).
     pub skip: usize,
     pub session: Option<OwnedMutexGuard<Session>>,
     pub permit: OwnedSemaphorePermit,
-    /// Where the process is stopped after the turn (owned by [`Sdk`]).
+    /// Where the process is stopped after the turn (owned by [`ClaudeCode`]).
     tasks: TaskTracker,
 }
 
-impl Sdk {
+impl ClaudeCode {
     pub fn new(config: Arc<Config>) -> Arc<Self> {
         let slots = Arc::new(Semaphore::new(config.claude.max_concurrent));
-        let sdk = Arc::new(Self {
+        let cc = Arc::new(Self {
             config,
             probe: tokio::sync::Mutex::new(None),
             pool: Mutex::default(),
@@ -115,8 +115,8 @@ impl Sdk {
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
         });
-        sdk.clone().start_background();
-        sdk
+        cc.clone().start_background();
+        cc
     }
 
     /// Probes the CLI in the background (start-up never waits for it), warms the pool when
@@ -125,42 +125,42 @@ impl Sdk {
         let weak = Arc::downgrade(&self);
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
-            let Some(sdk) = weak.upgrade() else { return };
-            match sdk.cli().await {
+            let Some(cc) = weak.upgrade() else { return };
+            match cc.cli().await {
                 Ok(info) => {
                     tracing::info!(
                         "Claude Code mode: claude {} at {}",
                         info.version.as_deref().unwrap_or("?"),
                         info.path.display()
                     );
-                    if sdk.config.claude.permission_mode
+                    if cc.config.claude.permission_mode
                         == crate::config::PermissionMode::BypassPermissions
                     {
                         tracing::warn!(
                             "Claude Code mode runs with permission_mode = bypassPermissions: the CLI \
                              runs ANY tool and command a request leads it to, without asking, in {}",
-                            sdk.settings(&info).cwd.display()
+                            cc.settings(&info).cwd.display()
                         );
                     }
-                    if sdk.config.claude.prewarm {
-                        sdk.used.store(true, Ordering::Relaxed);
-                        sdk.refill("", None);
+                    if cc.config.claude.prewarm {
+                        cc.used.store(true, Ordering::Relaxed);
+                        cc.refill("", None);
                     }
                 }
-                Err(e) => tracing::warn!("Claude Code mode (/sdk) is unavailable: {e}"),
+                Err(e) => tracing::warn!("Claude Code mode (/cc) is unavailable: {e}"),
             }
-            drop(sdk);
+            drop(cc);
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     () = stop.cancelled() => return,
                 }
-                let Some(sdk) = weak.upgrade() else { return };
-                if sdk.stopping.load(Ordering::Relaxed) {
+                let Some(cc) = weak.upgrade() else { return };
+                if cc.stopping.load(Ordering::Relaxed) {
                     return;
                 }
-                sdk.reap();
+                cc.reap();
             }
         });
     }
@@ -277,16 +277,16 @@ impl Sdk {
             self.tasks.spawn(p.shutdown());
         }
         for _ in 0..starts {
-            let sdk = self.clone();
+            let cc = self.clone();
             let key = key.to_string();
             let model = model.map(String::from);
             self.tasks.spawn(async move {
-                let spawned = sdk.spawn(&key, model.as_deref()).await;
+                let spawned = cc.spawn(&key, model.as_deref()).await;
                 let leftover = {
-                    let mut pool = sdk.pool.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut pool = cc.pool.lock().unwrap_or_else(|e| e.into_inner());
                     pool.spawning -= 1;
                     match spawned {
-                        Ok(process) if !sdk.stopping.load(Ordering::Relaxed) => {
+                        Ok(process) if !cc.stopping.load(Ordering::Relaxed) => {
                             pool.warm.push(Warm {
                                 key,
                                 process,
@@ -568,7 +568,7 @@ impl Sdk {
     }
 }
 
-type RefillLater = Option<(Arc<Sdk>, String, Option<String>)>;
+type RefillLater = Option<(Arc<ClaudeCode>, String, Option<String>)>;
 
 /// Stops a session's process once nobody uses it.
 fn close_session(tasks: &TaskTracker, s: Arc<tokio::sync::Mutex<Session>>) {
@@ -612,8 +612,8 @@ impl Lease {
             tasks,
             ..
         } = self;
-        if let Some((sdk, key, model)) = refill {
-            sdk.refill(&key, model.as_deref());
+        if let Some((cc, key, model)) = refill {
+            cc.refill(&key, model.as_deref());
         }
         match (session, history) {
             (Some(mut s), Some(keys)) => {
@@ -645,8 +645,8 @@ impl Lease {
         if tokio::runtime::Handle::try_current().is_err() {
             return; // dropping `process` kills it
         }
-        if let Some((sdk, key, model)) = refill {
-            sdk.refill(&key, model.as_deref());
+        if let Some((cc, key, model)) = refill {
+            cc.refill(&key, model.as_deref());
         }
         tasks.spawn(async move {
             process.cancel_turn(Duration::from_secs(5)).await;
