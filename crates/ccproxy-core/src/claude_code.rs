@@ -236,7 +236,7 @@ impl ClaudeCode {
         })?;
         let process = CliProcess::spawn(&settings, system, model)
             .await
-            .map_err(LeaseError::Spawn)?;
+            .map_err(|e| LeaseError::Spawn(e.to_string()))?;
         *self.init.lock().unwrap_or_else(|e| e.into_inner()) = Some(process.init.clone());
         Ok(process)
     }

@@ -84,6 +84,30 @@ impl Settings {
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
 
+/// What went wrong with a CLI process; the messages say what to look at (the CLI's last stderr
+/// lines are included where it exited).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CliError {
+    /// It could not be started.
+    #[error("cannot start {path}: {reason}")]
+    Start { path: String, reason: String },
+    /// It did not complete `initialize`.
+    #[error("the claude CLI did not initialize: {0}")]
+    Initialize(Box<CliError>),
+    /// It exited (with what it last wrote to stderr).
+    #[error("{0}")]
+    Exited(String),
+    /// Writing to its stdin failed.
+    #[error("writing to the CLI: {0}")]
+    Write(String),
+    /// It stayed silent past `claude.silence_timeout`.
+    #[error("{0}")]
+    Silent(String),
+    /// It answered a control request with an error.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The longest line kept; a longer one is skipped (the CLI's lines are far shorter).
 const MAX_LINE: usize = 256 * 1024 * 1024;
 
@@ -112,7 +136,7 @@ impl CliProcess {
         settings: &Settings,
         system_prompt: &str,
         model: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CliError> {
         let mut command = Command::new(&settings.path);
         command
             .args(settings.args(system_prompt, model))
@@ -127,11 +151,18 @@ impl CliProcess {
         command.process_group(0);
         let mut child = command
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", settings.path.display()))?;
+            .map_err(|e| CliError::Start {
+                path: settings.path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let pid = child.id();
         let stdin = Arc::new(tokio::sync::Mutex::new(child.stdin.take()));
-        let stdout = child.stdout.take().ok_or("the CLI has no stdout")?;
-        let stderr = child.stderr.take().ok_or("the CLI has no stderr")?;
+        let no_pipe = |which: &str| CliError::Start {
+            path: settings.path.display().to_string(),
+            reason: format!("it has no {which}"),
+        };
+        let stdout = child.stdout.take().ok_or_else(|| no_pipe("stdout"))?;
+        let stderr = child.stderr.take().ok_or_else(|| no_pipe("stderr"))?;
         let pending: Pending = Arc::default();
         let stderr_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (tx, lines) = mpsc::channel(64);
@@ -162,7 +193,7 @@ impl CliProcess {
         let init = process
             .control(json!({"subtype": "initialize", "hooks": null}))
             .await
-            .map_err(|e| format!("the claude CLI did not initialize: {e}"))?;
+            .map_err(|e| CliError::Initialize(Box::new(e)))?;
         process.init = init;
         Ok(process)
     }
@@ -183,22 +214,24 @@ impl CliProcess {
         tail.iter().cloned().collect::<Vec<_>>().join(" | ")
     }
 
-    async fn write_line(&self, line: &str) -> Result<(), String> {
+    async fn write_line(&self, line: &str) -> Result<(), CliError> {
         let mut stdin = self.stdin.lock().await;
-        let pipe = stdin.as_mut().ok_or("the CLI's stdin is closed")?;
+        let pipe = stdin
+            .as_mut()
+            .ok_or_else(|| CliError::Write("its stdin is closed".into()))?;
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
         pipe.write_all(&bytes)
             .await
-            .map_err(|e| format!("writing to the CLI: {e}"))?;
+            .map_err(|e| CliError::Write(e.to_string()))?;
         pipe.flush()
             .await
-            .map_err(|e| format!("writing to the CLI: {e}"))
+            .map_err(|e| CliError::Write(e.to_string()))
     }
 
     /// Sends a control request and waits for its answer.
-    pub async fn control(&mut self, request: Value) -> Result<Value, String> {
+    pub async fn control(&mut self, request: Value) -> Result<Value, CliError> {
         self.next_request += 1;
         let id = format!("req_{}_{:08x}", self.next_request, rand::random::<u32>());
         let (tx, rx) = oneshot::channel();
@@ -210,27 +243,27 @@ impl CliProcess {
             json!({"type": "control_request", "request_id": id, "request": request}).to_string();
         self.write_line(&line).await?;
         match tokio::time::timeout(self.silence, rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(self.exit_reason("the CLI exited")),
-            Err(_) => Err(format!(
+            Ok(Ok(answer)) => answer.map_err(CliError::Refused),
+            Ok(Err(_)) => Err(self.exited("the CLI exited")),
+            Err(_) => Err(CliError::Silent(format!(
                 "no answer to `{}` within {:?}",
                 request["subtype"].as_str().unwrap_or("?"),
                 self.silence
-            )),
+            ))),
         }
     }
 
-    fn exit_reason(&self, what: &str) -> String {
+    fn exited(&self, what: &str) -> CliError {
         let tail = self.stderr_tail();
-        if tail.is_empty() {
+        CliError::Exited(if tail.is_empty() {
             what.to_string()
         } else {
             format!("{what}: {tail}")
-        }
+        })
     }
 
     /// Switches the model for the next turns (skipped when it is already the one).
-    pub async fn set_model(&mut self, model: &str) -> Result<(), String> {
+    pub async fn set_model(&mut self, model: &str) -> Result<(), CliError> {
         if self.model.as_deref() == Some(model) {
             return Ok(());
         }
@@ -241,20 +274,20 @@ impl CliProcess {
     }
 
     /// Starts a turn with a user message.
-    pub async fn send_user(&mut self, content: &Value) -> Result<(), String> {
+    pub async fn send_user(&mut self, content: &Value) -> Result<(), CliError> {
         self.write_line(&ccproxy_protocol::claude_cli::user_line(content))
             .await
     }
 
     /// The next line of the turn; `Err` when the CLI exited or stayed silent too long.
-    pub async fn next_line(&mut self) -> Result<Value, String> {
+    pub async fn next_line(&mut self) -> Result<Value, CliError> {
         match tokio::time::timeout(self.silence, self.lines.recv()).await {
             Ok(Some(line)) => Ok(line),
-            Ok(None) => Err(self.exit_reason("the claude CLI exited in the middle of the turn")),
-            Err(_) => Err(format!(
+            Ok(None) => Err(self.exited("the claude CLI exited in the middle of the turn")),
+            Err(_) => Err(CliError::Silent(format!(
                 "the claude CLI said nothing for {:?}",
                 self.silence
-            )),
+            ))),
         }
     }
 

@@ -6,6 +6,7 @@
 //! The answer waits for the turn's first events, so an error before any content (a 429
 //! upstream, a missing login) gets its own status instead of a 200 with an error inside.
 
+use crate::claude_code::process::CliError;
 use crate::claude_code::{Lease, LeaseError};
 use crate::error::ApiError;
 use crate::quota::Quota;
@@ -15,6 +16,24 @@ use ccproxy_protocol::claude_cli::{self, CliRequest, Events, Turn, TurnError};
 use ccproxy_protocol::error::ErrorKind;
 use serde_json::Value;
 use std::sync::Arc;
+
+impl From<CliError> for ApiError {
+    /// The CLI is this backend's upstream: its failures are a bad gateway.
+    fn from(e: CliError) -> Self {
+        ApiError::new(ErrorKind::BadGateway, e.to_string())
+    }
+}
+
+impl From<LeaseError> for ApiError {
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Unavailable(m) => ApiError::new(ErrorKind::Unavailable, m),
+            LeaseError::Busy(m) => ApiError::new(ErrorKind::RateLimit, m),
+            LeaseError::Timeout(m) => ApiError::new(ErrorKind::Unavailable, m),
+            LeaseError::Spawn(m) => ApiError::new(ErrorKind::BadGateway, m),
+        }
+    }
+}
 
 /// A session id from the path: 1–64 of `A-Z a-z 0-9 _ -`.
 pub fn check_session(id: &str) -> Result<(), ApiError> {
@@ -60,13 +79,7 @@ pub async fn begin(
     let mut lease = state
         .claude_code
         .lease(&parsed.system, parsed.model.as_deref(), &keys, session)
-        .await
-        .map_err(|e| match e {
-            LeaseError::Unavailable(m) => ApiError::new(ErrorKind::Unavailable, m),
-            LeaseError::Busy(m) => ApiError::new(ErrorKind::RateLimit, m),
-            LeaseError::Timeout(m) => ApiError::new(ErrorKind::Unavailable, m),
-            LeaseError::Spawn(m) => ApiError::new(ErrorKind::BadGateway, m),
-        })?;
+        .await?;
     let prepared = async {
         if let Some(model) = &parsed.model {
             lease.process.set_model(model).await.map_err(|e| {
@@ -81,7 +94,7 @@ pub async fn begin(
             .process
             .send_user(&content)
             .await
-            .map_err(|e| ApiError::new(ErrorKind::BadGateway, e))
+            .map_err(ApiError::from)
     }
     .await;
     if let Err(e) = prepared {
@@ -125,7 +138,7 @@ async fn next_events(lease: &mut Lease, turn: &mut Turn) -> Events {
                     return events;
                 }
             }
-            Err(why) => return turn.abandon(&why),
+            Err(why) => return turn.abandon(&why.to_string()),
         }
     }
 }
