@@ -233,6 +233,7 @@ impl Credentials {
         }
         let token = store
             .read()
+            .map_err(|e| e.to_string())
             .and_then(|bytes| match bytes {
                 Some(b) => file::parse(&b),
                 None => Ok(None),

@@ -8,7 +8,7 @@
 
 use crate::config::OAuthConfig;
 use crate::credentials::file::{self, Account, NewLogin};
-use crate::credentials::store::Store;
+use crate::credentials::store::{Store, StoreError};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
@@ -323,9 +323,9 @@ pub async fn profile(
 
 /// Stores `login` as CCProxy's login in `store` (files: atomically, mode 0600; other keys kept).
 pub fn save(store: &Store, login: &Login) -> Result<(), LoginError> {
-    let failed = |reason: String| LoginError::Save {
+    let failed = |e: StoreError| LoginError::Save {
         path: store.describe(),
-        reason,
+        reason: e.to_string(),
     };
     let existing = store.read().map_err(failed)?;
     let doc = file::login_document(
@@ -381,7 +381,7 @@ pub async fn logout(
     oauth: &OAuthConfig,
     store: &Store,
 ) -> Result<LogoutReport, LoginError> {
-    let Some(bytes) = store.read().map_err(LoginError::Other)? else {
+    let Some(bytes) = store.read().map_err(|e| LoginError::Other(e.to_string()))? else {
         return Ok(LogoutReport {
             removed: None,
             revoked: false,

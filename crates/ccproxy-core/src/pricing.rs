@@ -70,18 +70,38 @@ impl Default for Pricing {
     }
 }
 
+/// Why the pricing file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PricingError {
+    #[error("pricing file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("pricing file {path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<figment::Error>,
+    },
+}
+
 impl Pricing {
     /// The embedded table, with the entries of `file` (TOML `[[models]]` with `prefix`, `input`,
     /// `output`, `cache_write_5m`, `cache_write_1h`, `cache_read`) taking precedence.
-    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+    pub fn load(file: Option<&Path>) -> Result<Self, PricingError> {
         let mut pricing = Self::default();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("pricing file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|source| PricingError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
             use figment::providers::Format;
             let file: File = figment::Figment::from(figment::providers::Toml::string(&text))
                 .extract()
-                .map_err(|e| format!("pricing file {}: {e}", path.display()))?;
+                .map_err(|source| PricingError::Parse {
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                })?;
             let mut prices = file.models;
             prices.extend(pricing.prices);
             pricing.prices = prices;

@@ -41,8 +41,8 @@ pub enum StartError {
     },
     #[error("invalid server.host `{0}`")]
     Host(String),
-    #[error("{0}")]
-    Pricing(String),
+    #[error(transparent)]
+    Pricing(#[from] crate::pricing::PricingError),
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -157,8 +157,7 @@ pub async fn start_with(
     let (listener, addr) = bind(SocketAddr::new(ip, config.server.port)).await?;
 
     let http = upstream::client(&config)?;
-    let pricing =
-        Pricing::load(config.observability.pricing_file.as_deref()).map_err(StartError::Pricing)?;
+    let pricing = Pricing::load(config.observability.pricing_file.as_deref())?;
     let known_models = config
         .claude
         .models

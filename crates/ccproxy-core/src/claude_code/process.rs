@@ -149,12 +149,10 @@ impl CliProcess {
             .kill_on_drop(true);
         #[cfg(unix)]
         command.process_group(0);
-        let mut child = command
-            .spawn()
-            .map_err(|e| CliError::Start {
-                path: settings.path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let mut child = command.spawn().map_err(|e| CliError::Start {
+            path: settings.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         let pid = child.id();
         let stdin = Arc::new(tokio::sync::Mutex::new(child.stdin.take()));
         let no_pipe = |which: &str| CliError::Start {

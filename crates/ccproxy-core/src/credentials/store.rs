@@ -8,6 +8,17 @@
 use super::file;
 use std::path::PathBuf;
 
+/// Why a store could not be read, written or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    File(#[from] std::io::Error),
+    #[error("keychain: {0}")]
+    Keychain(#[from] keyring::Error),
+    #[error("the login document is not text")]
+    NotText,
+}
+
 /// A place a login document is read from and written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
@@ -59,51 +70,50 @@ impl Store {
     }
 
     /// The stored document; `Ok(None)` when there is none.
-    pub fn read(&self) -> Result<Option<Vec<u8>>, String> {
+    pub fn read(&self) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             Self::File(path) => match std::fs::read(path) {
                 Ok(bytes) => Ok(Some(bytes)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             },
             Self::Keychain {
                 service, account, ..
             } => match Self::keychain(service, account, |e| e.get_password()) {
                 Ok(text) => Ok(Some(text.into_bytes())),
                 Err(keyring::Error::NoEntry) => Ok(None),
-                Err(e) => Err(format!("keychain: {e}")),
+                Err(e) => Err(e.into()),
             },
         }
     }
 
     /// Replaces the stored document (files: atomically, mode 0600).
-    pub fn write(&self, bytes: &[u8]) -> Result<(), String> {
+    pub fn write(&self, bytes: &[u8]) -> Result<(), StoreError> {
         match self {
-            Self::File(path) => file::write_atomic(path, bytes).map_err(|e| e.to_string()),
+            Self::File(path) => Ok(file::write_atomic(path, bytes)?),
             Self::Keychain {
                 service, account, ..
             } => {
-                let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-                Self::keychain(service, account, |e| e.set_password(text))
-                    .map_err(|e| format!("keychain: {e}"))
+                let text = std::str::from_utf8(bytes).map_err(|_| StoreError::NotText)?;
+                Ok(Self::keychain(service, account, |e| e.set_password(text))?)
             }
         }
     }
 
     /// Removes the stored document; `Ok(false)` when there was none.
-    pub fn remove(&self) -> Result<bool, String> {
+    pub fn remove(&self) -> Result<bool, StoreError> {
         match self {
             Self::File(path) => match std::fs::remove_file(path) {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             },
             Self::Keychain {
                 service, account, ..
             } => match Self::keychain(service, account, |e| e.delete_credential()) {
                 Ok(()) => Ok(true),
                 Err(keyring::Error::NoEntry) => Ok(false),
-                Err(e) => Err(format!("keychain: {e}")),
+                Err(e) => Err(e.into()),
             },
         }
     }
