@@ -609,18 +609,8 @@ async fn a_log_file_that_is_not_a_database_is_a_server_error() {
         assert!(message.contains("not a database"), "{route}: {message}");
     }
     // A bad filter is still the caller's.
-    let r = h
-        .http
-        .get(h.url("/logs/query?status=teapot"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, 400, "invalid_request_error").await;
-    let r = h
-        .http
-        .get(h.url("/logs/query?limit=minus"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, 400, "invalid_request_error").await;
+    for query in ["/logs/query?status=teapot", "/logs/query?limit=minus"] {
+        let r = h.http.get(h.url(query)).send().await.unwrap();
+        expect_error(r, 400, "invalid_request_error").await;
+    }
 }
