@@ -4,6 +4,7 @@
 //! owns the shape, the defaults and the validation. A `Config` that exists is valid: code that
 //! holds one never re-checks it.
 
+mod environment;
 pub mod load;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use environment::Environment;
 pub use load::{ConfigError, ConfigSources, LoadedConfig};
 
 /// Default models listed by `/models`; newer ones come from configuration.
@@ -40,61 +42,6 @@ pub struct Config {
     /// when the configuration is made (never per request).
     #[serde(skip)]
     pub env: Environment,
-}
-
-/// What the configuration's defaults take from the process environment beyond its own keys:
-/// the user's directories and `PATH`. Read once by [`Environment::read`] (a `Config`'s
-/// default, which every load starts from); the only other environment readers are the config
-/// loader's own sources.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Environment {
-    /// `$HOME` (`%USERPROFILE%` on Windows).
-    pub home: Option<PathBuf>,
-    /// `$XDG_CONFIG_HOME/ccproxy` (default `~/.config/ccproxy`).
-    pub config_dir: Option<PathBuf>,
-    /// `$XDG_DATA_HOME/ccproxy` (default `~/.local/share/ccproxy`).
-    pub data_dir: Option<PathBuf>,
-    /// Claude Code's directory: `$CLAUDE_CONFIG_DIR`, default `~/.claude`.
-    pub claude_dir: Option<PathBuf>,
-    /// The directories of `$PATH`, where the `claude` CLI is looked for.
-    pub path: Vec<PathBuf>,
-    /// `$USER`: the account of Claude Code's macOS Keychain item.
-    pub user: Option<String>,
-}
-
-impl Default for Environment {
-    fn default() -> Self {
-        Self::read()
-    }
-}
-
-impl Environment {
-    /// Reads the environment now.
-    #[allow(clippy::disallowed_methods)] // the one place the configuration reads it
-    pub fn read() -> Self {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let home = var("HOME")
-            .or_else(|| var("USERPROFILE"))
-            .map(PathBuf::from);
-        let under_home = |xdg: &str, default: &str| {
-            var(xdg)
-                .map(PathBuf::from)
-                .or_else(|| home.as_ref().map(|h| h.join(default)))
-                .map(|d| d.join("ccproxy"))
-        };
-        Self {
-            config_dir: under_home("XDG_CONFIG_HOME", ".config"),
-            data_dir: under_home("XDG_DATA_HOME", ".local/share"),
-            claude_dir: var("CLAUDE_CONFIG_DIR")
-                .map(PathBuf::from)
-                .or_else(|| home.as_ref().map(|h| h.join(".claude"))),
-            path: var("PATH")
-                .map(|p| std::env::split_paths(&p).collect())
-                .unwrap_or_default(),
-            user: var("USER").and_then(|u| u.into_string().ok()),
-            home,
-        }
-    }
 }
 
 /// The request log, metrics and pricing.
