@@ -1,3 +1,6 @@
+// A build script reports failure by panicking: expect is its error path.
+#![allow(clippy::expect_used)]
+
 fn main() {
     // The app's own commands get permissions (allow-<command>), which the capability grants to
     // the window: it shows a remote (http://127.0.0.1) page, where nothing is allowed by default.
