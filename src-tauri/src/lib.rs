@@ -239,8 +239,8 @@ pub fn run() {
             }
             // Read once, at start-up.
             #[allow(clippy::disallowed_methods)]
-            let open_window = std::env::var_os("CCPROXY_OPEN_WINDOW").is_some();
-            let show_window = !tray_host || open_window;
+            let window_asked = std::env::var_os("CCPROXY_OPEN_WINDOW").is_some();
+            let show_window = !tray_host || window_asked;
             tauri::async_runtime::spawn(async move {
                 if auto_start {
                     handle.state::<Arc<Host>>().inner().start().await;
@@ -290,7 +290,7 @@ pub fn run() {
     });
 }
 
-fn tracing_subscriber_init() -> Result<(), String> {
+fn tracing_subscriber_init() -> Result<(), ccproxy_core::telemetry::TelemetryError> {
     let server = ccproxy_core::config::ServerConfig::default();
     ccproxy_core::telemetry::init(&server)
 }

@@ -21,7 +21,7 @@ pub mod locate;
 pub mod process;
 
 use crate::config::Config;
-use locate::CliInfo;
+use locate::{CliInfo, LocateError};
 use process::{CliProcess, Settings};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -69,7 +69,7 @@ pub struct Session {
 /// Claude Code mode's shared state.
 pub struct ClaudeCode {
     config: Arc<Config>,
-    probe: tokio::sync::Mutex<Option<(Instant, Result<CliInfo, String>)>>,
+    probe: tokio::sync::Mutex<Option<(Instant, Result<CliInfo, LocateError>)>>,
     pool: Mutex<Pool>,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
@@ -166,7 +166,7 @@ impl ClaudeCode {
     }
 
     /// The CLI (probed once; a failure is retried after 10 s, so installing the CLI later works).
-    pub async fn cli(&self) -> Result<CliInfo, String> {
+    pub async fn cli(&self) -> Result<CliInfo, LocateError> {
         let mut probe = self.probe.lock().await;
         let cached = match &*probe {
             Some((_, Ok(info))) => Some(Ok(info.clone())),
@@ -184,7 +184,7 @@ impl ClaudeCode {
         };
         match &result {
             Ok(info) => match &info.problem {
-                Some(problem) => Err(problem.clone()),
+                Some(problem) => Err(LocateError::Unusable(problem.clone())),
                 None => Ok(info.clone()),
             },
             Err(e) => Err(e.clone()),
@@ -196,7 +196,7 @@ impl ClaudeCode {
         let probe = self.probe.lock().await;
         match &*probe {
             None => json!({"found": null, "state": "probing"}),
-            Some((_, Err(e))) => json!({"found": false, "problem": e}),
+            Some((_, Err(e))) => json!({"found": false, "problem": e.to_string()}),
             Some((_, Ok(info))) => json!({
                 "found": true,
                 "path": info.path,
@@ -226,7 +226,10 @@ impl ClaudeCode {
 
     /// Starts and initializes a process for `system`, on `model`.
     async fn spawn(&self, system: &str, model: Option<&str>) -> Result<CliProcess, LeaseError> {
-        let info = self.cli().await.map_err(LeaseError::Unavailable)?;
+        let info = self
+            .cli()
+            .await
+            .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
         let settings = self.settings(&info);
         std::fs::create_dir_all(&settings.cwd).map_err(|e| {
             LeaseError::Spawn(format!(
@@ -383,7 +386,9 @@ impl ClaudeCode {
         keys: &[u64],
         session: Option<&str>,
     ) -> Result<Lease, LeaseError> {
-        self.cli().await.map_err(LeaseError::Unavailable)?;
+        self.cli()
+            .await
+            .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
         let permit = self.slot().await?;
         let Some(id) = session else {
             let (process, refill) = self.process_for(system, model).await?;

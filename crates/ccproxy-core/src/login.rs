@@ -285,24 +285,53 @@ pub struct Profile {
     pub subscription_type: Option<String>,
 }
 
+/// Why a call to an OAuth endpoint (profile, revoke) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EndpointError {
+    /// It could not be reached, or its answer could not be read.
+    #[error("{0}")]
+    Transport(String),
+    /// It answered with an error status.
+    #[error("{endpoint} endpoint answered {status}")]
+    Status {
+        endpoint: &'static str,
+        status: reqwest::StatusCode,
+    },
+}
+
+/// Reported (in `POST /oauth/logout`'s answer) as its message.
+impl serde::Serialize for EndpointError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl From<reqwest::Error> for EndpointError {
+    fn from(e: reqwest::Error) -> Self {
+        Self::Transport(e.to_string())
+    }
+}
+
 /// Reads the account's email and subscription with an access token.
 pub async fn profile(
     http: &reqwest::Client,
     oauth: &OAuthConfig,
     access_token: &str,
-) -> Result<Profile, String> {
+) -> Result<Profile, EndpointError> {
     let response = http
         .get(&oauth.profile_url)
         .timeout(Duration::from_secs(oauth.request_timeout_secs))
         .bearer_auth(access_token)
         .header("anthropic-beta", "oauth-2025-04-20")
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !response.status().is_success() {
-        return Err(format!("profile endpoint answered {}", response.status()));
+        return Err(EndpointError::Status {
+            endpoint: "profile",
+            status: response.status(),
+        });
     }
-    let v: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    let v: serde_json::Value = response.json().await?;
     let account = &v["account"];
     let email = account["email"]
         .as_str()
@@ -348,18 +377,20 @@ pub async fn revoke(
     oauth: &OAuthConfig,
     token: &str,
     hint: &str,
-) -> Result<(), String> {
+) -> Result<(), EndpointError> {
     let response = http
         .post(&oauth.revoke_url)
         .timeout(Duration::from_secs(oauth.request_timeout_secs))
         .json(&json!({"token": token, "token_type_hint": hint, "client_id": oauth.client_id}))
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!("revoke endpoint answered {}", response.status()))
+        Err(EndpointError::Status {
+            endpoint: "revoke",
+            status: response.status(),
+        })
     }
 }
 
@@ -371,7 +402,7 @@ pub struct LogoutReport {
     /// Whether the tokens were revoked at the server.
     pub revoked: bool,
     /// Why revocation failed, if it did.
-    pub revoke_error: Option<String>,
+    pub revoke_error: Option<EndpointError>,
 }
 
 /// Revokes the tokens of CCProxy's login in `store` (best effort) and removes it. Never touches

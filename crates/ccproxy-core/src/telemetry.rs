@@ -9,8 +9,17 @@ use tracing_subscriber::EnvFilter;
 
 const QUIET: [&str; 5] = ["hyper", "hyper_util", "h2", "rustls", "reqwest"];
 
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter `{level}`: {reason}")]
+    Filter { level: String, reason: String },
+    #[error("{0}")]
+    Install(String),
+}
+
 /// The filter for `server.log_level`, with transport crates quieted.
-pub fn filter(level: &str) -> Result<EnvFilter, String> {
+pub fn filter(level: &str) -> Result<EnvFilter, TelemetryError> {
     let mut directives = level.to_string();
     for krate in QUIET {
         if !level.contains(krate) {
@@ -19,11 +28,14 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
     }
     EnvFilter::builder()
         .parse(&directives)
-        .map_err(|e| format!("invalid log filter `{level}`: {e}"))
+        .map_err(|e| TelemetryError::Filter {
+            level: level.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Installs the global subscriber. Fails if one is already installed.
-pub fn init(server: &ServerConfig) -> Result<(), String> {
+pub fn init(server: &ServerConfig) -> Result<(), TelemetryError> {
     let filter = filter(&server.log_level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -33,5 +45,5 @@ pub fn init(server: &ServerConfig) -> Result<(), String> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| TelemetryError::Install(e.to_string()))
 }

@@ -21,16 +21,28 @@ pub struct CliInfo {
     pub problem: Option<String>,
 }
 
+/// Why no CLI can be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    #[error("claude.cli_path is {0}, which does not exist")]
+    ConfiguredMissing(PathBuf),
+    #[error(
+        "the `claude` CLI was not found on PATH or in the usual npm locations: install it with \
+         `npm install -g @anthropic-ai/claude-code`, or set claude.cli_path"
+    )]
+    NotFound,
+    /// Found, but broken or too old ([`CliInfo::problem`] says how).
+    #[error("{0}")]
+    Unusable(String),
+}
+
 /// The executable to run: the configured one, else the first found.
-pub fn find(configured: Option<&Path>, env: &Environment) -> Result<PathBuf, String> {
+pub fn find(configured: Option<&Path>, env: &Environment) -> Result<PathBuf, LocateError> {
     if let Some(path) = configured {
         return if path.is_file() {
             Ok(path.to_path_buf())
         } else {
-            Err(format!(
-                "claude.cli_path is {}, which does not exist",
-                path.display()
-            ))
+            Err(LocateError::ConfiguredMissing(path.to_path_buf()))
         };
     }
     let name = if cfg!(windows) {
@@ -55,11 +67,7 @@ pub fn find(configured: Option<&Path>, env: &Environment) -> Result<PathBuf, Str
         .chain(usual)
         .chain(["/usr/local/bin/claude", "/opt/homebrew/bin/claude"].map(PathBuf::from))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "the `claude` CLI was not found on PATH or in the usual npm locations: install it with \
-             `npm install -g @anthropic-ai/claude-code`, or set claude.cli_path"
-                .to_string()
-        })
+        .ok_or(LocateError::NotFound)
 }
 
 /// `2.1.331 (Claude Code)` → `(2, 1, 331)`.
@@ -76,7 +84,7 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// Finds the CLI and asks its version (up to 20 s: the first run of a fresh npm install is slow).
-pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliInfo, String> {
+pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliInfo, LocateError> {
     let path = find(configured, env)?;
     let output = tokio::time::timeout(
         Duration::from_secs(20),
