@@ -158,27 +158,39 @@ pub fn response(upstream: reqwest::Response, draft: Option<DraftCell>) -> Respon
     let body = if event_stream {
         // An error event may be appended, so the length is not known in advance.
         headers.remove(header::CONTENT_LENGTH);
-        let mut ended = false;
-        Body::from_stream(upstream.bytes_stream().filter_map(move |chunk| {
-            let item = match chunk {
-                _ if ended => None,
-                Ok(bytes) => {
-                    if let Some(d) = &draft {
-                        d.with(|d| d.keep(&bytes));
+        // The first error ends the stream: a timed-out body answers every later poll with the
+        // same error, so it must not be polled again.
+        let chunks = upstream.bytes_stream();
+        Body::from_stream(futures_util::stream::unfold(
+            Some((chunks, draft)),
+            |state| async move {
+                let (mut chunks, draft) = state?;
+                match chunks.next().await? {
+                    Ok(bytes) => {
+                        if let Some(d) = &draft {
+                            d.with(|d| d.keep(&bytes));
+                        }
+                        Some((Ok::<_, std::io::Error>(bytes), Some((chunks, draft))))
                     }
-                    Some(Ok::<_, std::io::Error>(bytes))
+                    Err(e) => {
+                        tracing::warn!("upstream stream broke: {}", transport_error(&e));
+                        let event = if e.is_timeout() {
+                            anthropic_error_event(
+                                ErrorKind::Timeout,
+                                "upstream sent nothing within the read time-out \
+                                 (claude.read_timeout_secs); the stream is cut",
+                            )
+                        } else {
+                            anthropic_error_event(
+                                ErrorKind::BadGateway,
+                                "the upstream stream ended unexpectedly",
+                            )
+                        };
+                        Some((Ok(Bytes::from(event)), None))
+                    }
                 }
-                Err(e) => {
-                    ended = true;
-                    tracing::warn!("upstream stream broke: {}", transport_error(&e));
-                    Some(Ok(Bytes::from(anthropic_error_event(
-                        ErrorKind::BadGateway,
-                        "the upstream stream ended unexpectedly",
-                    ))))
-                }
-            };
-            std::future::ready(item)
-        }))
+            },
+        ))
     } else {
         Body::from_stream(upstream.bytes_stream().inspect(move |chunk| {
             if let (Some(d), Ok(bytes)) = (&draft, chunk) {

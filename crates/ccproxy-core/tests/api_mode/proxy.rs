@@ -266,3 +266,31 @@ async fn status_reports_credentials_upstream_and_version() {
         "no secrets in status"
     );
 }
+
+/// Upstream sends the headers and one event, then goes silent: at the read time-out the client
+/// gets the error event and the end of the stream, while upstream is still stalled (it was kept
+/// waiting until upstream closed, the proxy re-polling the timed-out body in a busy loop).
+#[tokio::test]
+async fn a_stalled_stream_ends_with_an_error_event_at_the_read_timeout() {
+    let h = Harness::with(|c| c.claude.read_timeout_secs = 1).await;
+    let response = h.stream_scenario("gated").await;
+    assert_eq!(response.status(), 200);
+    // The gate never opens: only the proxy's time-out can end this stream.
+    let text = tokio::time::timeout(Duration::from_secs(60), response.text())
+        .await
+        .expect("the stream ends while upstream is still stalled")
+        .unwrap();
+    assert!(text.starts_with("event: message_start\n"), "{text}");
+    assert!(text.ends_with("\n\n"), "{text}");
+    let error = text.split("event: error\ndata: ").nth(1).expect("an error event");
+    let error: Value = serde_json::from_str(error.trim()).unwrap();
+    assert_eq!(error["type"], "error", "{text}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("claude.read_timeout_secs"),
+        "{text}"
+    );
+    assert_eq!(text.matches("event: error").count(), 1, "{text}");
+}
