@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod login;
 pub mod metrics;
 pub mod pricing;
+pub mod private;
 pub mod quota;
 pub mod record;
 pub mod redact;

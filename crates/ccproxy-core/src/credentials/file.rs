@@ -152,7 +152,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    if !dir.exists() {
+        crate::private::create_dir(dir)?;
+    }
     // tempfile creates the file with mode 0600 on Unix; nothing else can read it in between.
     let mut tmp = tempfile::Builder::new()
         .prefix(".credentials-")
@@ -171,21 +173,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Makes a credentials file private (0600) if others can read it; true if it had to.
-#[cfg(unix)]
 pub fn make_private(path: &Path) -> std::io::Result<bool> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)?.permissions().mode();
-    if mode & 0o077 == 0 {
-        return Ok(false);
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(true)
-}
-
-/// Makes a credentials file private; nothing to do where modes do not exist.
-#[cfg(not(unix))]
-pub fn make_private(_path: &Path) -> std::io::Result<bool> {
-    Ok(false)
+    crate::private::restrict(path)
 }
 
 /// An exclusive lock on the file `lock_path`, held until the returned file is dropped.

@@ -95,14 +95,25 @@ const MIGRATIONS: [&str; 5] = [
 
 /// Opens (creating and migrating) the database for writing.
 pub(super) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    // Prompts and replies may be stored here: only the user may read the file and its folder.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let _ = crate::private::create_dir(dir);
+        }
     }
+    create_private(path);
+    crate::private::restrict_and_warn(path, "the request log");
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // auto_vacuum must be chosen before the first table exists.
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
+    // SQLite gives the WAL and shared-memory files the database's mode; older ones are fixed.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        crate::private::restrict_and_warn(Path::new(&side), "the request log");
+    }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     // Each migration runs once, in its own transaction, and records its number.
@@ -113,6 +124,15 @@ pub(super) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
         ))?;
     }
     Ok(conn)
+}
+
+/// Creates the database file with mode 0600 if it is missing (SQLite would make it 0644).
+fn create_private(path: &Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.create_new(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let _ = options.open(path);
 }
 
 pub(super) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {

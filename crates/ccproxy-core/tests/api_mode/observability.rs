@@ -614,3 +614,49 @@ async fn a_log_file_that_is_not_a_database_is_a_server_error() {
         expect_error(r, 400, "invalid_request_error").await;
     }
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The request log may hold prompts and replies: its folder is created 0700, the database and
+/// its WAL and shared-memory files 0600, and a database others could read is made private at
+/// start-up (SQLite created it 0644 in a 0755 folder).
+#[tokio::test]
+async fn the_request_log_is_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let fresh = data.path().join("new-folder/requests.db");
+    let old = data.path().join("old.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for path in [fresh, old] {
+        let h = Harness::with(|c| {
+            c.observability.log_db = Some(path.clone());
+            c.observability.store_bodies = true;
+        })
+        .await;
+        let r = h
+            .post(
+                "/api/v1/messages",
+                r#"{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[{"role":"user","content":"secret prompt"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        rows(&h, 1).await;
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        for side in ["-wal", "-shm"] {
+            let side = std::path::PathBuf::from(format!("{}{side}", path.display()));
+            assert_eq!(mode(&side), 0o600, "{}", side.display());
+        }
+    }
+    assert_eq!(mode(&data.path().join("new-folder")), 0o700);
+}
