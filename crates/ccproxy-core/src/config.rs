@@ -15,6 +15,10 @@ use std::path::PathBuf;
 pub use environment::Environment;
 pub use load::{ConfigError, ConfigSources, LoadedConfig};
 
+/// The environment variables that carry CCProxy's own secrets (the API token, in both
+/// spellings): never passed on to a child process (the `claude` CLI and the tools it runs).
+pub const SECRET_ENV_VARS: [&str; 2] = ["AUTH_TOKEN", "SECURITY__AUTH_TOKEN"];
+
 /// Default models listed by `/models`; newer ones come from configuration.
 pub const DEFAULT_MODELS: [&str; 8] = [
     "claude-opus-4-1-20250805",

@@ -157,7 +157,10 @@ pub async fn start_with(
     let (listener, addr) = bind(SocketAddr::new(ip, config.server.port)).await?;
 
     // CCProxy's own folders hold the login, the request log and the CLI's workspace.
-    for dir in [&config.env.config_dir, &config.env.data_dir].into_iter().flatten() {
+    for dir in [&config.env.config_dir, &config.env.data_dir]
+        .into_iter()
+        .flatten()
+    {
         crate::private::restrict_and_warn(dir, "CCProxy's folder");
     }
     let http = upstream::client(&config)?;

@@ -528,3 +528,61 @@ async fn standard_proxy_variables_are_honoured() {
     );
     served.terminate().await;
 }
+
+/// Claude Code mode's children (the version probe and every CLI process, and so the tools they
+/// run) get the server's environment without CCProxy's own secrets: the API token, in both of
+/// its spellings, stays in the proxy.
+#[tokio::test]
+async fn the_claude_cli_never_sees_the_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    std::fs::create_dir(&seen).unwrap();
+    // A `claude` that writes down its environment, answers the version probe, then fails.
+    let cli = dir.path().join("claude");
+    std::fs::write(
+        &cli,
+        format!(
+            "#!/bin/sh\nenv > '{}'/$$\n[ \"$1\" = --version ] && echo '2.1.331 (Claude Code)'\nexit 0\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = "sk-ccproxy-NEVER-IN-A-CHILD";
+    let cli_path = cli.display().to_string();
+    let served = serve(
+        dir.path(),
+        &[],
+        &[
+            ("AUTH_TOKEN", token),
+            ("SECURITY__AUTH_TOKEN", token),
+            ("CLAUDE__CLI_PATH", &cli_path),
+            ("CCPROXY_TEST_MARKER", "kept"),
+        ],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/sdk/v1/messages", served.addr))
+        .header("x-api-key", token)
+        .json(&json!({"model": "sonnet", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    // This `claude` never initializes: the request fails, after the process was started.
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let seen_envs: Vec<String> = std::fs::read_dir(&seen)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        seen_envs.len() >= 2,
+        "the probe and a CLI process ran: {seen_envs:?}"
+    );
+    for env in &seen_envs {
+        assert!(!env.contains(token), "{env}");
+        assert!(!env.contains("AUTH_TOKEN="), "{env}");
+        assert!(env.contains("CCPROXY_TEST_MARKER=kept"), "{env}");
+    }
+    served.terminate().await;
+}

@@ -70,6 +70,14 @@ pub fn find(configured: Option<&Path>, env: &Environment) -> Result<PathBuf, Loc
         .ok_or(LocateError::NotFound)
 }
 
+/// `command` without CCProxy's secrets in its environment ([`crate::config::SECRET_ENV_VARS`]).
+pub fn without_secrets(mut command: tokio::process::Command) -> tokio::process::Command {
+    for name in crate::config::SECRET_ENV_VARS {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// `2.1.331 (Claude Code)` → `(2, 1, 331)`.
 pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     let word = text.split_whitespace().next()?;
@@ -88,7 +96,7 @@ pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliIn
     let path = find(configured, env)?;
     let output = tokio::time::timeout(
         Duration::from_secs(20),
-        tokio::process::Command::new(&path)
+        without_secrets(tokio::process::Command::new(&path))
             .arg("--version")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -137,7 +137,8 @@ impl CliProcess {
         system_prompt: &str,
         model: Option<&str>,
     ) -> Result<Self, CliError> {
-        let mut command = Command::new(&settings.path);
+        // The CLI, and every tool it runs, gets the proxy's environment minus its secrets.
+        let mut command = super::locate::without_secrets(Command::new(&settings.path));
         command
             .args(settings.args(system_prompt, model))
             .current_dir(&settings.cwd)

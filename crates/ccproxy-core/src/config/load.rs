@@ -391,6 +391,9 @@ mod tests {
             env_key("CLAUDE_CODE_OAUTH_TOKEN").as_deref(),
             Some("auth.oauth_token")
         );
+        for name in crate::config::SECRET_ENV_VARS {
+            assert_eq!(env_key(name).as_deref(), Some("security.auth_token"));
+        }
         assert_eq!(env_key("PATH"), None);
         assert_eq!(env_key("OTHER__X"), None);
         assert_eq!(env_key("CLAUDE_CONFIG_DIR"), None);

@@ -282,7 +282,10 @@ async fn a_stalled_stream_ends_with_an_error_event_at_the_read_timeout() {
         .unwrap();
     assert!(text.starts_with("event: message_start\n"), "{text}");
     assert!(text.ends_with("\n\n"), "{text}");
-    let error = text.split("event: error\ndata: ").nth(1).expect("an error event");
+    let error = text
+        .split("event: error\ndata: ")
+        .nth(1)
+        .expect("an error event");
     let error: Value = serde_json::from_str(error.trim()).unwrap();
     assert_eq!(error["type"], "error", "{text}");
     assert!(
