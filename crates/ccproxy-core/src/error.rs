@@ -18,9 +18,10 @@ pub enum ErrorShape {
 }
 
 impl ErrorShape {
-    /// The shape for a path no route matched: OpenAI's for paths ending like its endpoints.
+    /// The shape for a path no route matched: OpenAI's for its endpoints and what is under them
+    /// (`/v1/responses/compact`).
     pub fn of_unmatched_path(path: &str) -> Self {
-        if path.ends_with("/chat/completions") || path.ends_with("/responses") {
+        if path.contains("/chat/completions") || path.split('/').any(|s| s == "responses") {
             Self::OpenAi
         } else {
             Self::Anthropic

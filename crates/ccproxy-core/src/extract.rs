@@ -4,6 +4,7 @@
 use crate::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::Json;
 use ccproxy_protocol::error::ErrorKind;
 use serde::de::DeserializeOwned;
@@ -22,7 +23,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// A JSON body as `T`; a bad one is a 400 naming what is wrong.
+/// A JSON body as `T`; a bad one is a 400 naming what is wrong, one over axum's body limit a 413.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -31,6 +32,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                ErrorKind::RequestTooLarge,
+                format!("the request body is too large: {}", e.body_text()),
+            )),
             Err(e) => Err(ApiError::new(ErrorKind::InvalidRequest, e.body_text())),
         }
     }

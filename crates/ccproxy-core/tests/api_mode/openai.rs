@@ -317,3 +317,21 @@ async fn responses_api_round_trip_and_stream() {
         "{text}"
     );
 }
+
+/// A path under an OpenAI endpoint that no route serves is a 404 in OpenAI's shape (it was
+/// answered in Anthropic's).
+#[tokio::test]
+async fn unknown_openai_sub_paths_are_404_in_openai_shape() {
+    let h = Harness::new().await;
+    for path in [
+        "/api/v1/responses/compact",
+        "/api/v1/responses/resp_1/input_items",
+        "/sdk/v1/chat/completions/x",
+    ] {
+        let r = h.post(path, "{}").send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "not_found", "{path}: {v}");
+        assert!(v.get("type").is_none(), "{path}: {v}");
+    }
+}

@@ -163,3 +163,20 @@ async fn a_settings_change_is_written_and_asks_the_host_to_restart() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// A settings body over the JSON limit is 413 in the API's shape (it was a 400 saying "length
+/// limit exceeded").
+#[tokio::test]
+async fn an_oversized_settings_body_is_413() {
+    let h = Harness::new().await;
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let r = h
+        .http
+        .put(h.url("/api/settings"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"server.port": "{huge}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 413, "request_too_large").await;
+}
