@@ -140,6 +140,12 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
             "slow down",
         ),
         "error-500" => error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "boom"),
+        "garbage-event" => {
+            // The whole stream, with an event whose data is not JSON after the first two.
+            let mut events = stream_events(&model, 1, 4);
+            events.insert(2, Bytes::from_static(b"event: content_block_delta\ndata: {not json\n\n"));
+            sse_response(Body::from(events.concat()))
+        }
         "stream-break" => {
             let events = stream_events(&model, 1, 4);
             let stream = futures_util::stream::unfold(0usize, move |i| {

@@ -9,6 +9,7 @@
 //! | (none)          | a message; SSE when the body has `"stream":true`                         |
 //! | `error-429`     | 429 rate-limit error with `retry-after`, `x-should-retry`, `request-id` |
 //! | `error-500`     | 500 api error                                                            |
+//! | `garbage-event` | SSE: the whole stream, with one event whose data is not JSON            |
 //! | `stream-break`  | SSE: two events, then the connection is cut mid-stream                    |
 //! | `gated`         | SSE: first event, then waits for [`Mock::open_gate`] before the rest      |
 //! | `hang`          | no answer (not even headers) until [`Mock::open_gate`], then a message   |

@@ -78,12 +78,20 @@ impl Source {
                         false
                     }
                 };
-                out.extend(
-                    decoded
-                        .iter()
-                        .filter_map(decode_event)
-                        .map(|(k, v)| (Cow::Owned(k), v)),
-                );
+                for event in &decoded {
+                    match decode_event(event) {
+                        Some((kind, data)) => out.push((Cow::Owned(kind), data)),
+                        None => {
+                            // A translation cannot go on past an event it could not read: the
+                            // stream ends here with the surface's error, never as a success.
+                            tracing::warn!(
+                                event = event.event.as_deref().unwrap_or(""),
+                                "upstream sent an event whose data is not JSON; ending the stream"
+                            );
+                            return false;
+                        }
+                    }
+                }
                 more
             }
             Self::Turn(turn, first) => {

@@ -335,3 +335,37 @@ async fn unknown_openai_sub_paths_are_404_in_openai_shape() {
         assert!(v.get("type").is_none(), "{path}: {v}");
     }
 }
+
+/// An upstream event that cannot be decoded ends the translated stream with the surface's error
+/// (it was skipped, and the stream then reported success: `finish_reason: "stop"`,
+/// `response.completed`).
+#[tokio::test]
+async fn an_undecodable_upstream_event_ends_the_stream_with_an_error() {
+    let h = Harness::new().await;
+    let body = json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let text = chat(&h, body)
+        .header("x-mock", "garbage-event")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("\"code\":\"stream_interrupted\""), "{text}");
+    assert!(!text.contains("\"finish_reason\":\"stop\""), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+
+    let body = json!({"model": "gpt-4o", "stream": true, "input": "x"});
+    let text = h
+        .post("/api/v1/responses", body.to_string())
+        .header("content-type", "application/json")
+        .header("x-mock", "garbage-event")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("event: response.failed"), "{text}");
+    assert!(!text.contains("event: response.completed"), "{text}");
+}
