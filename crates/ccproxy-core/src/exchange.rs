@@ -75,6 +75,7 @@ pub async fn run(
         });
     }
     let answered = async {
+        json_body(&parts.headers)?;
         if let Backend::ClaudeCode { session: Some(id) } = &backend {
             turn::check_session(id)?;
         }
@@ -96,6 +97,32 @@ pub async fn run(
     }
     .await;
     answered.unwrap_or_else(|e| e.in_shape(surface.error_shape()).into_response())
+}
+
+/// A model request's body is JSON: the types a browser may send cross-site without asking
+/// (`text/plain`, forms) are refused with 415, so no web page can make a "simple" request that
+/// runs a turn. A missing `Content-Type` is accepted (many non-browser clients omit it).
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    for value in headers.get_all(header::CONTENT_TYPE) {
+        let essence = value
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                format!(
+                    "the request body must be JSON: send `Content-Type: application/json` \
+                     (got `{essence}`)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the whole request body, refusing more than `server.max_body_bytes` with 413.

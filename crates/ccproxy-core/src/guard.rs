@@ -95,7 +95,8 @@ pub async fn admit(
     }
 }
 
-/// The Host check, then (when `gate` asks for it and a token is configured) the API token.
+/// The Host check, the cross-site check for requests that act, then (when `gate` asks for it and
+/// a token is configured) the API token.
 pub fn check(state: &AppState, gate: Gate, request: &Request) -> Result<(), ApiError> {
     let host = request
         .headers()
@@ -109,6 +110,9 @@ pub fn check(state: &AppState, gate: Gate, request: &Request) -> Result<(), ApiE
             "this Host is not allowed (DNS-rebinding protection); add it to server.allowed_hosts",
         )
         .in_shape(gate.shape));
+    }
+    if !request.method().is_safe() {
+        cross_site(state, request).map_err(|e| e.in_shape(gate.shape))?;
     }
     let Some(expected) = state
         .config
@@ -129,6 +133,54 @@ pub fn check(state: &AppState, gate: Gate, request: &Request) -> Result<(), ApiE
         "this ccproxy server requires an API token: send it as `x-api-key` or `Authorization: Bearer`"
     };
     Err(ApiError::new(ErrorKind::Authentication, message).in_shape(gate.shape))
+}
+
+/// Refuses a request that acts (any method but GET, HEAD, OPTIONS, TRACE) when a browser says it
+/// comes from another site: its `Origin` is neither allowed (`server.cors_origins`) nor this
+/// server's own, or — without an `Origin` — its `Sec-Fetch-Site` is `cross-site`. A page on any
+/// site can send a "simple" POST to 127.0.0.1 without a preflight; it must not make the server
+/// act. Non-browser clients send neither header and pass.
+fn cross_site(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let headers = request.headers();
+    let refused = |what: &str| {
+        Err(ApiError::new(
+            ErrorKind::Permission,
+            format!(
+                "cross-site request refused: {what} (a web page may not make this server act; \
+                 allow a trusted origin with server.cors_origins)"
+            ),
+        ))
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let own = !host.is_empty()
+            && origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .is_some_and(|o| o.eq_ignore_ascii_case(host));
+        let allowed = state
+            .config
+            .server
+            .cors_origins
+            .iter()
+            .any(|p| crate::cors::origin_matches(p, origin));
+        return if own || allowed {
+            Ok(())
+        } else {
+            refused(&format!("origin `{origin}` is not allowed"))
+        };
+    }
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return refused("Sec-Fetch-Site is cross-site");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

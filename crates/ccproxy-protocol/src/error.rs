@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotFound,
     /// The body exceeds the configured limit (413).
     RequestTooLarge,
+    /// The body is not of a type the route takes, e.g. `text/plain` on a JSON route (415).
+    UnsupportedMediaType,
     /// Too many requests (429).
     RateLimit,
     /// Upstream could not be reached or answered garbage (502).
@@ -36,6 +38,7 @@ impl ErrorKind {
             Self::Permission => 403,
             Self::NotFound => 404,
             Self::RequestTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::RateLimit => 429,
             Self::BadGateway => 502,
             Self::Timeout => 504,
@@ -47,7 +50,7 @@ impl ErrorKind {
     /// The `error.type` of Anthropic's error shape.
     pub fn anthropic_type(self) -> &'static str {
         match self {
-            Self::InvalidRequest => "invalid_request_error",
+            Self::InvalidRequest | Self::UnsupportedMediaType => "invalid_request_error",
             Self::Authentication => "authentication_error",
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",

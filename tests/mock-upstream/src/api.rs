@@ -143,7 +143,10 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
         "garbage-event" => {
             // The whole stream, with an event whose data is not JSON after the first two.
             let mut events = stream_events(&model, 1, 4);
-            events.insert(2, Bytes::from_static(b"event: content_block_delta\ndata: {not json\n\n"));
+            events.insert(
+                2,
+                Bytes::from_static(b"event: content_block_delta\ndata: {not json\n\n"),
+            );
             sse_response(Body::from(events.concat()))
         }
         "stream-break" => {

@@ -342,7 +342,8 @@ async fn unknown_openai_sub_paths_are_404_in_openai_shape() {
 #[tokio::test]
 async fn an_undecodable_upstream_event_ends_the_stream_with_an_error() {
     let h = Harness::new().await;
-    let body = json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let body =
+        json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "x"}]});
     let text = chat(&h, body)
         .header("x-mock", "garbage-event")
         .send()

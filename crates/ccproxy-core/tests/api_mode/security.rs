@@ -204,3 +204,95 @@ async fn unknown_routes_and_methods_answer_in_the_api_shape() {
     let r = h.http.get(h.url("/api/v1/messages")).send().await.unwrap();
     assert_eq!(r.status(), 405);
 }
+
+/// A web page can send a "simple" cross-origin POST to 127.0.0.1 (no preflight): it must not make
+/// the server act. With no API token set (the default), a foreign `Origin`, or
+/// `Sec-Fetch-Site: cross-site`, is refused with 403 before anything happens, and a body a page
+/// can send without asking (`text/plain`, forms) is 415 on model routes. Real clients (no
+/// `Origin`), allowed origins and the server's own page keep working.
+#[tokio::test]
+async fn cross_site_requests_cannot_make_the_server_act() {
+    let h = Harness::new().await;
+    let body = r#"{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let chat = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+    let sent_before = h.mock.requests().len();
+    for (path, payload) in [
+        ("/api/v1/messages", body),
+        ("/api/v1/chat/completions", chat),
+        ("/sdk/v1/messages", body),
+        ("/oauth/logout", ""),
+        ("/api/token", ""),
+    ] {
+        let r = h
+            .http
+            .post(h.url(path))
+            .header("origin", "https://evil.example")
+            .header("content-type", "text/plain")
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let r = h
+            .post(path, payload)
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let r = h
+        .post("/api/v1/chat/completions", chat)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "forbidden", "OpenAI's shape: {v}");
+    // Nothing reached upstream, and the login is still there.
+    assert_eq!(h.mock.requests().len(), sent_before);
+    assert!(h.credentials_path().exists());
+
+    // A body a form or `text/plain` fetch can send is refused on model routes, in their shape.
+    let r = h
+        .http
+        .post(h.url("/api/v1/messages"))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 415, "invalid_request_error").await;
+    let r = h
+        .http
+        .post(h.url("/api/v1/chat/completions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{v}"
+    );
+    assert_eq!(h.mock.requests().len(), sent_before);
+
+    // Allowed: no Origin (SDKs, curl), an allowed origin, the server's own page.
+    let own = format!("http://{}", h.server.local_addr());
+    for origin in [None, Some("http://localhost:5173"), Some(own.as_str())] {
+        let mut r = h
+            .post("/api/v1/messages", body)
+            .header("content-type", "application/json");
+        if let Some(o) = origin {
+            r = r
+                .header("origin", o)
+                .header("sec-fetch-site", "same-origin");
+        }
+        assert_eq!(r.send().await.unwrap().status(), 200, "{origin:?}");
+    }
+}
