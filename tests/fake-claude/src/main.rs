@@ -144,7 +144,14 @@ fn main() {
         partial: args.iter().any(|a| a == "--include-partial-messages"),
         out: std::io::stdout(),
     };
+    // A long system prompt comes in a file: say how much of it could be read.
+    let prompt_file_bytes = args
+        .iter()
+        .position(|a| a == "--system-prompt-file")
+        .and_then(|i| args.get(i + 1))
+        .map(|path| std::fs::read(path).map(|b| b.len()).unwrap_or(0));
     fake.log(json!({
+        "system_prompt_file_bytes": prompt_file_bytes,
         "argv": args,
         "cwd": std::env::current_dir().unwrap_or_default(),
         "pid": std::process::id(),

@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,17 +37,37 @@ pub struct Settings {
     pub silence: Duration,
 }
 
+/// System prompts longer than this go to the CLI in a file (`--system-prompt-file`): on the
+/// command line they would hit the OS's argument limit (128 KiB for one argument on Linux).
+pub const INLINE_PROMPT_MAX: usize = 64 * 1024;
+
+/// How the system prompt reaches the CLI.
+pub enum PromptArg<'a> {
+    /// `--system-prompt <text>`.
+    Inline(&'a str),
+    /// `--system-prompt-file <path>`.
+    File(&'a Path),
+}
+
 impl Settings {
     /// The command line, without the program: `--output-format stream-json --verbose
-    /// --system-prompt <text> [--model M] [--max-turns N] [--allowedTools a,b]
+    /// (--system-prompt <text> | --system-prompt-file <path>) [--model M] [--max-turns N] [--allowedTools a,b]
     /// [--disallowedTools a,b] [--permission-mode M] [--mcp-config F] --include-partial-messages
     /// --input-format stream-json` (no `-p`).
-    pub fn args(&self, system_prompt: &str, model: Option<&str>) -> Vec<String> {
+    pub fn args(&self, system_prompt: &PromptArg<'_>, model: Option<&str>) -> Vec<String> {
         let mut args: Vec<String> = ["--output-format", "stream-json", "--verbose"]
             .map(String::from)
             .to_vec();
-        args.push("--system-prompt".into());
-        args.push(system_prompt.to_string());
+        match system_prompt {
+            PromptArg::Inline(text) => {
+                args.push("--system-prompt".into());
+                args.push(text.to_string());
+            }
+            PromptArg::File(path) => {
+                args.push("--system-prompt-file".into());
+                args.push(path.display().to_string());
+            }
+        }
         if let Some(model) = model {
             args.push("--model".into());
             args.push(model.to_string());
@@ -127,6 +147,8 @@ pub struct CliProcess {
     silence: Duration,
     /// The stdout and stderr readers: owned by the process, ended with it.
     _readers: [AbortOnDropHandle<()>; 2],
+    /// The system prompt's file, when it was too long for the command line (removed on drop).
+    _prompt_file: Option<tempfile::NamedTempFile>,
 }
 
 impl CliProcess {
@@ -137,10 +159,33 @@ impl CliProcess {
         system_prompt: &str,
         model: Option<&str>,
     ) -> Result<Self, CliError> {
+        // A long prompt goes in a private file that lives as long as the process.
+        let prompt_file = if system_prompt.len() > INLINE_PROMPT_MAX {
+            let mut file = tempfile::Builder::new()
+                .prefix(".ccproxy-system-prompt-")
+                .tempfile()
+                .map_err(|e| CliError::Start {
+                    path: settings.path.display().to_string(),
+                    reason: format!("cannot write the system prompt to a file: {e}"),
+                })?;
+            std::io::Write::write_all(&mut file, system_prompt.as_bytes()).map_err(|e| {
+                CliError::Start {
+                    path: settings.path.display().to_string(),
+                    reason: format!("cannot write the system prompt to a file: {e}"),
+                }
+            })?;
+            Some(file)
+        } else {
+            None
+        };
+        let prompt = match &prompt_file {
+            Some(file) => PromptArg::File(file.path()),
+            None => PromptArg::Inline(system_prompt),
+        };
         // The CLI, and every tool it runs, gets the proxy's environment minus its secrets.
         let mut command = super::locate::without_secrets(Command::new(&settings.path));
         command
-            .args(settings.args(system_prompt, model))
+            .args(settings.args(&prompt, model))
             .current_dir(&settings.cwd)
             .env("CLAUDE_CODE_ENTRYPOINT", "sdk-rs")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
@@ -185,6 +230,7 @@ impl CliProcess {
             stderr_tail,
             next_request: 0,
             _readers: readers,
+            _prompt_file: prompt_file,
             init: Value::Null,
             model: model.map(String::from),
             silence: settings.silence,

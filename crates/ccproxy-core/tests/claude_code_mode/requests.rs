@@ -257,3 +257,40 @@ async fn a_too_old_cli_is_refused_with_the_upgrade_command() {
     assert_eq!(status["cli"]["version"], "1.0.2", "{status}");
     assert_eq!(status["cli"]["usable"], false, "{status}");
 }
+
+/// A system prompt too long for the command line (the OS limits one argument to 128 KiB: it was
+/// a 502 `Argument list too long`) reaches the CLI whole, through `--system-prompt-file`; a short
+/// one stays on the command line; a NUL character, which no argument can hold, is a 400 naming
+/// `system`.
+#[tokio::test]
+async fn system_prompts_of_any_length_reach_the_cli() {
+    let h = Harness::new().await;
+    let long = "You are terse. ".repeat(200 * 1024 / 15);
+    let mut body = user("hello");
+    body["system"] = json!(long);
+    let r = h.post("/sdk/v1/messages", &body).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let started: Vec<Value> = h
+        .log()
+        .into_iter()
+        .filter(|e| e["argv"].is_array())
+        .collect();
+    let with_file = started
+        .iter()
+        .find(|e| e["system_prompt_file_bytes"].is_u64())
+        .unwrap_or_else(|| panic!("no CLI got the prompt in a file: {started:?}"));
+    assert_eq!(with_file["system_prompt_file_bytes"], long.len());
+    let argv = with_file["argv"].as_array().unwrap();
+    assert!(!argv.iter().any(|a| a == "--system-prompt"), "{argv:?}");
+    assert!(argv.iter().all(|a| a.as_str().unwrap().len() < 4096));
+
+    let mut body = user("hello");
+    body["system"] = json!("short\u{0}prompt");
+    let message = expect_error(
+        h.post("/sdk/v1/messages", &body).await,
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(message.contains("`system`"), "{message}");
+}

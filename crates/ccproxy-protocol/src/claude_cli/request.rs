@@ -136,6 +136,11 @@ pub fn parse_request(req: &Value) -> Result<CliRequest, RequestError> {
             ))
         }
     };
+    if system.contains('\0') {
+        return Err(RequestError(
+            "`system` contains a NUL character, which the claude CLI cannot be given".into(),
+        ));
+    }
     let model = match obj.get("model") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
