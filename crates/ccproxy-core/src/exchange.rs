@@ -32,7 +32,6 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ccproxy_protocol::error::ErrorKind;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use render::{Keep, Renderer, Source};
 use serde_json::Value;
 use std::sync::Arc;
@@ -79,7 +78,7 @@ pub async fn run(
         if let Backend::ClaudeCode { session: Some(id) } = &backend {
             turn::check_session(id)?;
         }
-        let body = read_body(state, &parts.headers, body).await?;
+        let body = crate::body::read(state.max_body_bytes(), &parts.headers, body).await?;
         if let (Some(d), true) = (&draft, state.stores_bodies()) {
             d.with(|d| d.request_body = Some(body.clone()));
         }
@@ -96,7 +95,8 @@ pub async fn run(
         }
     }
     .await;
-    answered.unwrap_or_else(|e| e.in_shape(surface.error_shape()).into_response())
+    let response = answered.unwrap_or_else(|e| e.in_shape(surface.error_shape()).into_response());
+    crate::body::close_if_too_large(response)
 }
 
 /// A model request's body is JSON: the types a browser may send cross-site without asking
@@ -123,37 +123,6 @@ fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// Reads the whole request body, refusing more than `server.max_body_bytes` with 413.
-pub async fn read_body(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: axum::body::Body,
-) -> Result<Bytes, ApiError> {
-    let limit = state.max_body_bytes();
-    let too_large = || {
-        ApiError::new(
-            ErrorKind::RequestTooLarge,
-            format!("the request body exceeds the limit of {limit} bytes (server.max_body_bytes)"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
-    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, cap).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::new(
-            ErrorKind::InvalidRequest,
-            format!("could not read the request body: {e}"),
-        )),
-    }
 }
 
 /// The client's body with the identity line ensured, and the model and stream flag read on the

@@ -91,7 +91,11 @@ pub async fn admit(
     }
     match check(&state, gate, &request) {
         Ok(()) => next.run(request).await,
-        Err(refused) => refused.into_response(),
+        Err(refused) => {
+            let (parts, body) = request.into_parts();
+            let limit = state.max_body_bytes();
+            crate::body::answer_unread(limit, &parts.headers, body, refused.into_response()).await
+        }
     }
 }
 

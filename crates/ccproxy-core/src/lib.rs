@@ -5,6 +5,7 @@
 
 pub mod access_log;
 pub mod api_token;
+pub mod body;
 pub mod claude_code;
 pub mod clock;
 pub mod config;

@@ -153,19 +153,21 @@ pub fn metrics_only(state: &Arc<AppState>) -> Router<Arc<AppState>> {
 async fn not_found(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let path = request.uri().path();
     let shape = ErrorShape::of_unmatched_path(path);
-    if let Err(refused) = guard::check(&state, Gate::token(shape), &request) {
-        return refused.into_response();
-    }
-    ApiError::new(
-        ErrorKind::NotFound,
-        format!("no route for {} {path}", request.method()),
-    )
-    .in_shape(shape)
-    .into_response()
+    let response = match guard::check(&state, Gate::token(shape), &request) {
+        Err(refused) => refused.into_response(),
+        Ok(()) => ApiError::new(
+            ErrorKind::NotFound,
+            format!("no route for {} {path}", request.method()),
+        )
+        .in_shape(shape)
+        .into_response(),
+    };
+    let (parts, body) = request.into_parts();
+    crate::body::answer_unread(state.max_body_bytes(), &parts.headers, body, response).await
 }
 
 /// A known path with another method (admission ran in the route's own layer).
-async fn method_not_allowed(request: Request) -> Response {
+async fn method_not_allowed(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let path = request.uri().path();
     let mut error = ApiError::new(
         ErrorKind::InvalidRequest,
@@ -174,5 +176,6 @@ async fn method_not_allowed(request: Request) -> Response {
     .in_shape(ErrorShape::of_unmatched_path(path))
     .into_response();
     *error.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    error
+    let (parts, body) = request.into_parts();
+    crate::body::answer_unread(state.max_body_bytes(), &parts.headers, body, error).await
 }

@@ -296,3 +296,78 @@ async fn cross_site_requests_cannot_make_the_server_act() {
         assert_eq!(r.send().await.unwrap().status(), 200, "{origin:?}");
     }
 }
+
+/// Reads one HTTP/1.1 response (headers and a `Content-Length` body) off a raw connection;
+/// `None` when the server closed or reset it.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+    while buf.len() < head_end + len {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some((
+        status,
+        String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned(),
+    ))
+}
+
+/// When the server answers before reading the body (404, 405, 401), the connection stays usable:
+/// a keep-alive client's next request on it gets its answer (hyper closed the connection under a
+/// client still sending, and the next request failed with a broken pipe).
+#[tokio::test]
+async fn early_answers_leave_the_connection_usable() {
+    use tokio::io::AsyncWriteExt;
+    let open = Harness::new().await;
+    let locked =
+        Harness::with(|c| c.security.auth_token = Some("tok-early".to_string().into())).await;
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(200 * 1024));
+    for (h, path, status) in [
+        (&open, "/api/v1/nowhere", 404),
+        (&open, "/api/status", 405),
+        (&locked, "/api/v1/messages", 401),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr())
+            .await
+            .unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(30), read_response(&mut stream))
+            .await
+            .unwrap();
+        assert_eq!(first.map(|r| r.0), Some(status), "{path}");
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(30), read_response(&mut stream))
+            .await
+            .unwrap();
+        assert_eq!(
+            next.map(|r| r.0),
+            Some(200),
+            "the request after {path}'s {status}"
+        );
+    }
+}
