@@ -266,11 +266,19 @@ pages.dashboard = async (main) => {
     h("div", {}, h("label", { for: "window" }, "Window"), windowSel)), content);
   const draw = async () => {
     sessionStorage.setItem("ccproxy.window", windowSel.value);
-    const [summary, quota] = await Promise.all([api("/logs/summary?window=" + windowSel.value), api("/api/quota")]);
+    const [summary, quota, logStatus] = await Promise.all([
+      api("/logs/summary?window=" + windowSel.value), api("/api/quota"), api("/logs/status").catch(() => null)]);
     const t = summary.totals || {};
+    // Trouble storing records (the database deleted, a failed write) is shown, never hidden.
+    const problem = logStatus && logStatus.problem
+      ? h("p", { class: "bad", id: "log-problem", role: "alert" },
+        `Request log: ${logStatus.problem.message}` +
+        (logStatus.unstored ? ` (${fmt.int(logStatus.unstored)} records could not be stored)` : ""))
+      : "";
     const requestsChart = h("div", { class: "chart", id: "chart-requests", role: "img", "aria-label": "Requests over time" });
     const latencyChart = h("div", { class: "chart", id: "chart-latency", role: "img", "aria-label": "Latency over time" });
     content.replaceChildren(
+      problem,
       h("div", { class: "grid" },
         card("Requests", h("div", { class: "big", id: "total-requests" }, fmt.int(t.requests)), h("div", { class: "muted" }, `${fmt.int(t.errors)} errors`)),
         card("Tokens", h("div", { class: "big" }, fmt.int((t.input_tokens || 0) + (t.output_tokens || 0))),

@@ -63,7 +63,27 @@ pub struct RequestLog {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     pause: Arc<Mutex<()>>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
+
+/// What went wrong with storing records, for `/logs/status` (set by the writer).
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Times the database file was found deleted or replaced and a new one was made.
+    pub recreated: AtomicU64,
+    /// Records that could not be stored.
+    pub unstored: AtomicU64,
+    /// The latest problem, with its time (Unix ms).
+    pub problem: Mutex<Option<(i64, String)>>,
+}
+
+impl Health {
+    fn report(&self, problem: String) {
+        *self.problem.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((crate::clock::unix_ms() as i64, problem));
+    }
+}
+
 /// Why the log could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -86,16 +106,20 @@ impl RequestLog {
         let (tx, rx) = sync_channel(settings.queue_capacity);
         let (live, _) = broadcast::channel(1024);
         let pause = Arc::new(Mutex::new(()));
+        let health = Arc::new(Health::default());
         let writer = {
-            let (settings, live, pause, metrics) = (
+            let (settings, live, pause, metrics, health) = (
                 settings.clone(),
                 live.clone(),
                 pause.clone(),
                 metrics.clone(),
+                health.clone(),
             );
             std::thread::Builder::new()
                 .name("ccproxy-request-log".into())
-                .spawn(move || writer::writer_loop(rx, settings, pricing, metrics, live, pause))
+                .spawn(move || {
+                    writer::writer_loop(rx, settings, pricing, metrics, live, pause, &health)
+                })
                 .map_err(|e| tracing::error!("request log disabled: cannot start its thread: {e}"))
                 .ok()
         };
@@ -107,6 +131,7 @@ impl RequestLog {
             writer: Mutex::new(writer),
             pause,
             metrics,
+            health,
         })
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 /// Filters of `/logs/query` and `/logs/stream`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -153,6 +154,12 @@ pub struct LogStatus {
     pub queue_capacity: usize,
     pub retention_days: u64,
     pub max_bytes: u64,
+    /// Times the database was found deleted or replaced, and made anew.
+    pub recreated: u64,
+    /// Records that could not be stored.
+    pub unstored: u64,
+    /// The latest problem storing records, if any: `{ "ts", "message" }`.
+    pub problem: Option<Value>,
 }
 
 impl RequestLog {
@@ -178,6 +185,15 @@ impl RequestLog {
             queue_capacity: self.settings.queue_capacity,
             retention_days: self.settings.retention.as_secs() / 86_400,
             max_bytes: self.settings.max_bytes,
+            recreated: self.health.recreated.load(Ordering::Relaxed),
+            unstored: self.health.unstored.load(Ordering::Relaxed),
+            problem: self
+                .health
+                .problem
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map(|(ts, message)| json!({"ts": ts, "message": message})),
         })
     }
 

@@ -3,13 +3,15 @@
 //! batch in one transaction and announces the rows to `/logs/stream` listeners.
 
 use super::schema::{insert, open_writer, trim};
-use super::{LogSettings, Pending};
+use super::{Health, LogSettings, Pending};
 use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::record::{BodyKind, RequestRecord};
 use bytes::Bytes;
 use ccproxy_protocol::anthropic::usage;
 use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,8 +83,10 @@ pub(super) fn writer_loop(
     metrics: Arc<Metrics>,
     live: broadcast::Sender<Arc<RequestRecord>>,
     pause: Arc<Mutex<()>>,
+    health: &Health,
 ) {
     background_priority();
+    let mut identity = settings.path.as_deref().and_then(file_identity);
     let mut conn = settings.path.as_deref().and_then(|path| match open_writer(path) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -95,6 +99,9 @@ pub(super) fn writer_loop(
         if let Err(e) = trim(c, path, &settings) {
             tracing::warn!(path = %path.display(), "request log: trimming failed: {e}");
         }
+    }
+    if conn.is_some() {
+        identity = settings.path.as_deref().and_then(file_identity);
     }
     let mut last_trim = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -116,9 +123,36 @@ pub(super) fn writer_loop(
             lines.push(&p.record);
         }
         lines.write();
+        // A database deleted or replaced under the writer would swallow every record written
+        // to it: make a new one first (one stat per batch).
+        if let (Some(path), true) = (settings.path.as_deref(), conn.is_some()) {
+            let now = file_identity(path);
+            if now.is_none() || now != identity {
+                let problem = format!(
+                    "the request log {} was deleted or replaced while in use; a new one was made \
+                     (the records it held are gone)",
+                    path.display()
+                );
+                tracing::warn!("{problem}");
+                health.recreated.fetch_add(1, Ordering::Relaxed);
+                health.report(problem);
+                conn = match open_writer(path) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), "request log: cannot make a new database: {e}");
+                        None
+                    }
+                };
+                identity = file_identity(path);
+            }
+        }
         if let Some(c) = conn.as_mut() {
             if let Err(e) = insert(c, &mut batch) {
                 tracing::error!("request log: could not store {} records: {e}", batch.len());
+                health
+                    .unstored
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                health.report(format!("could not store {} records: {e}", batch.len()));
                 continue;
             }
             if last_trim.elapsed() > Duration::from_secs(600) {
@@ -135,5 +169,21 @@ pub(super) fn writer_loop(
                 let _ = live.send(Arc::new(p.record));
             }
         }
+    }
+}
+
+/// Which file `path` is (device and inode), to notice it being deleted or replaced.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        // No inodes: only a deleted file is noticed.
+        let _ = meta;
+        Some((0, 0))
     }
 }

@@ -660,3 +660,38 @@ async fn the_request_log_is_private_to_the_user() {
     }
     assert_eq!(mode(&data.path().join("new-folder")), 0o700);
 }
+
+/// The request log deleted while the server runs: the next records go to a new database (they
+/// went to the unlinked file, and `/logs/query` answered an empty 200 forever), and
+/// `/logs/status` says what happened.
+#[tokio::test]
+async fn a_deleted_request_log_is_made_anew_and_reported() {
+    let h = Harness::new().await;
+    let send = |model: &'static str| {
+        let body = format!(r#"{{"model":"{model}","max_tokens":5,"messages":[]}}"#);
+        let r = h.post("/api/v1/messages", body);
+        async move {
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+        }
+    };
+    send("claude-sonnet-4-20250514").await;
+    rows(&h, 1).await;
+    let db = h._data.path().join("requests.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    send("claude-opus-4-20250514").await;
+    let after = rows(&h, 1).await;
+    assert_eq!(after[0]["model_requested"], "claude-opus-4-20250514");
+    assert!(db.exists());
+    let status = h.get_json("/logs/status").await;
+    assert_eq!(status["recreated"], 1, "{status}");
+    assert!(
+        status["problem"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deleted or replaced")),
+        "{status}"
+    );
+}
