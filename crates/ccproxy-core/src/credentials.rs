@@ -127,7 +127,23 @@ pub struct Credentials {
     /// Refresh tokens answered with `invalid_grant`.
     dead: Mutex<Vec<Arc<SecretString>>>,
     refreshes: std::sync::atomic::AtomicU64,
+    /// The last refresh attempt's failure: shared with every caller that waited for it, and
+    /// the reason the next attempt waits (backing off).
+    failure: Mutex<Option<RefreshFailure>>,
 }
+
+/// A failed refresh of one access token, and when the next attempt may be made.
+struct RefreshFailure {
+    access: Arc<SecretString>,
+    why: String,
+    retry_at: Instant,
+    attempts: u32,
+}
+
+/// The first wait after a failed refresh; it doubles with each further failure.
+const REFRESH_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest wait between refresh attempts.
+const REFRESH_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// What `/api/status` shows about credentials.
 #[derive(Debug, Serialize)]
@@ -179,6 +195,7 @@ impl Credentials {
             cache: Mutex::new(HashMap::new()),
             refresh_lock: tokio::sync::Mutex::new(()),
             dead: Mutex::new(Vec::new()),
+            failure: Mutex::new(None),
             refreshes: Default::default(),
         }
     }
@@ -327,7 +344,12 @@ impl Credentials {
         if !token.expires_within(REFRESH_MARGIN, crate::clock::unix_ms()) {
             return Ok(token);
         }
-        match self.refresh_replacing(&token).await {
+        // Still valid and a refresh already under way (perhaps hanging): use it, don't queue.
+        let valid = !token.expires_within(Duration::ZERO, crate::clock::unix_ms());
+        if valid && self.refresh_lock.try_lock().is_err() {
+            return Ok(token);
+        }
+        match self.refresh_replacing(&token, true).await {
             Ok(fresh) => Ok(fresh),
             // Still usable for a few minutes: do not fail the request over a transient error.
             Err(CredentialError::RefreshFailed(why))
@@ -345,13 +367,13 @@ impl Credentials {
     /// Called after upstream rejected `rejected` with 401: a fresh token, refreshing at most once
     /// across all concurrent callers.
     pub async fn token_after_rejection(&self, rejected: &Token) -> Result<Token, CredentialError> {
-        self.refresh_replacing(rejected).await
+        self.refresh_replacing(rejected, true).await
     }
 
     /// Forces a refresh now (`ccproxy auth refresh`), unless one finished while waiting for the lock.
     pub async fn force_refresh(&self) -> Result<Token, CredentialError> {
         let snapshot = self.current()?;
-        self.refresh_replacing(&snapshot).await
+        self.refresh_replacing(&snapshot, false).await
     }
 
     async fn lock_file(&self, path: PathBuf) -> Result<std::fs::File, CredentialError> {
@@ -371,8 +393,13 @@ impl Credentials {
     }
 
     /// Single-flight refresh: under the lock, re-read; if another caller already replaced
-    /// `stale`, use theirs; otherwise make the one refresh call.
-    async fn refresh_replacing(&self, stale: &Token) -> Result<Token, CredentialError> {
+    /// `stale`, use theirs; if the last attempt for this token failed recently, that failure is
+    /// the answer (with `backoff`); otherwise make the one refresh call.
+    async fn refresh_replacing(
+        &self,
+        stale: &Token,
+        backoff: bool,
+    ) -> Result<Token, CredentialError> {
         let _flight = self.refresh_lock.lock().await;
         // Other processes (`ccproxy auth refresh`, a second server) take the same file lock.
         let _file_lock = match stale.store.as_ref().and_then(Store::lock_path) {
@@ -392,6 +419,20 @@ impl Credentials {
         };
         if self.is_dead(&current) {
             return Err(CredentialError::LoginDead);
+        }
+        if backoff {
+            let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(f) = failure.as_ref().filter(|f| {
+                f.access.expose_secret() == current.access.expose_secret()
+                    && Instant::now() < f.retry_at
+            }) {
+                let wait = f.retry_at.saturating_duration_since(Instant::now());
+                return Err(CredentialError::RefreshFailed(format!(
+                    "{} (the next attempt in {} s)",
+                    f.why,
+                    wait.as_secs().max(1)
+                )));
+            }
         }
         self.refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -414,9 +455,24 @@ impl Credentials {
                 return Err(CredentialError::LoginDead);
             }
             Err(refresh::RefreshError::Failed(why)) => {
-                return Err(CredentialError::RefreshFailed(why))
+                let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+                let attempts = failure
+                    .as_ref()
+                    .filter(|f| f.access.expose_secret() == current.access.expose_secret())
+                    .map_or(1, |f| f.attempts + 1);
+                let wait = REFRESH_BACKOFF
+                    .saturating_mul(1 << attempts.saturating_sub(1).min(10))
+                    .min(REFRESH_BACKOFF_MAX);
+                *failure = Some(RefreshFailure {
+                    access: current.access.clone(),
+                    why: why.clone(),
+                    retry_at: Instant::now() + wait,
+                    attempts,
+                });
+                return Err(CredentialError::RefreshFailed(why));
             }
         };
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let expires_at = response
             .expires_in
             .map(|secs| crate::clock::unix_ms().saturating_add(secs.saturating_mul(1000)));

@@ -235,3 +235,70 @@ async fn no_credentials_is_a_clear_401_and_the_server_still_runs() {
     let status = h.get_json("/api/status").await;
     assert_eq!(status["credentials"]["state"], "missing");
 }
+
+/// A refresh that fails is not repeated by every request that waited for it: its failure is
+/// the answer for all of them, the still-valid token is used meanwhile, and the next attempt
+/// backs off. A hanging token endpoint does not hold up requests while the token is valid.
+/// (Ten concurrent requests made ten refresh calls one after another.)
+#[tokio::test]
+async fn a_failing_refresh_is_shared_and_the_valid_token_keeps_working() {
+    let h = Harness::new().await;
+    // Expires in two minutes: inside the refresh margin, still valid.
+    write_credentials(
+        &h.credentials_path(),
+        "access-1",
+        "refresh-1",
+        now_ms() + 120_000,
+    );
+    h.mock.accept_refresh_token("refresh-1");
+    h.mock.set_token_failure(Some(500));
+    let wave = || {
+        futures_util::future::join_all((0..10).map(|_| {
+            h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+                .send()
+        }))
+    };
+    for r in wave().await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert_eq!(h.mock.token_calls(), 1, "one attempt, its failure shared");
+    for r in wave().await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert_eq!(h.mock.token_calls(), 1, "the next attempt backs off");
+    for r in h.mock.requests().iter().filter(|r| r.uri == "/v1/messages") {
+        assert_eq!(r.header("authorization"), "Bearer access-1");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_does_not_hold_up_requests_with_a_valid_token() {
+    let h = Harness::with(|c| c.oauth.request_timeout_secs = 600).await;
+    write_credentials(
+        &h.credentials_path(),
+        "access-1",
+        "refresh-1",
+        now_ms() + 120_000,
+    );
+    h.mock.accept_refresh_token("refresh-1");
+    h.mock.set_token_hang(true);
+    let mut requests: futures_util::stream::FuturesUnordered<_> = (0..10)
+        .map(|_| {
+            h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+                .send()
+        })
+        .collect();
+    // The endpoint hangs for ten minutes. The request that started the refresh waits for it
+    // (bounded by oauth.request_timeout_secs); the nine others must not.
+    let nine = async {
+        use futures_util::StreamExt;
+        for _ in 0..9 {
+            let r = requests.next().await.unwrap().unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), nine)
+        .await
+        .expect("requests waited for the hanging refresh");
+    assert_eq!(h.mock.token_calls(), 1);
+}
