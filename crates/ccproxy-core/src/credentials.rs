@@ -188,6 +188,18 @@ impl Credentials {
                 },
             ));
         }
+        // A rotation a crash left in a temporary file is recovered at start-up, unless another
+        // process holds the refresh lock (it is writing, and will recover it itself).
+        for (_, store) in &sources {
+            if let (Store::File(path), Some(lock)) = (store, store.lock_path()) {
+                if !file::has_leftovers(path) {
+                    continue;
+                }
+                if let Some(_held) = file::try_lock(&lock) {
+                    file::recover(path);
+                }
+            }
+        }
         Self {
             http,
             config,
@@ -406,6 +418,12 @@ impl Credentials {
             Some(path) => Some(self.lock_file(path).await?),
             None => None,
         };
+        // A rotation a crash left in a temporary file is the login to refresh from.
+        if let Some(Store::File(path)) = &stale.store {
+            if file::has_leftovers(path) {
+                file::recover(path);
+            }
+        }
         let current = self.current()?;
         if !current.same_access(stale)
             && !current.expires_within(REFRESH_MARGIN, crate::clock::unix_ms())

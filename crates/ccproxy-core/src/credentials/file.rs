@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The OAuth part of a credentials file.
 #[derive(Clone, Deserialize)]
@@ -157,8 +157,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     // tempfile creates the file with mode 0600 on Unix; nothing else can read it in between.
     let mut tmp = tempfile::Builder::new()
-        .prefix(".credentials-")
-        .suffix(".tmp")
+        .prefix(TMP_PREFIX)
+        .suffix(TMP_SUFFIX)
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
@@ -172,9 +172,101 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The temporary files [`write_atomic`] makes next to `path`'s file.
+const TMP_PREFIX: &str = ".credentials-";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// Whether temporary files of [`write_atomic`] are left next to `path` (cheap: one listing).
+pub fn has_leftovers(path: &Path) -> bool {
+    let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return false;
+    };
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)
+        })
+    })
+}
+
+/// A write cut short by a crash: refresh tokens rotate, so when the process dies after the token
+/// endpoint answered and before the new file was renamed into place, the only copy of the new
+/// refresh token is the temporary file left next to `path` (the old token in `path` is already
+/// dead). Puts the newest complete one that holds a later login than `path` in its place, and
+/// removes the stale ones. Call under the refresh lock (other writers hold it too). Returns the
+/// temporary file recovered, if any.
+pub fn recover(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let expires = |bytes: &[u8]| {
+        parse(bytes)
+            .ok()
+            .flatten()
+            .map(|(entry, _)| entry.expires_at.unwrap_or(0))
+    };
+    let current = std::fs::read(path).ok().and_then(|b| expires(&b));
+    let mut candidates: Vec<(u64, std::time::SystemTime, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX)) {
+            continue;
+        }
+        let tmp = entry.path();
+        let modified = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        match std::fs::read(&tmp).ok().and_then(|b| expires(&b)) {
+            Some(at) => candidates.push((at, modified, tmp)),
+            // Not a complete document: a write in progress elsewhere, or a crash mid-write.
+            // Only an old one is removed.
+            None => {
+                if modified.elapsed().is_ok_and(|age| age.as_secs() > 600) {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+        }
+    }
+    candidates.sort();
+    let newest = candidates.pop();
+    for (_, _, stale) in &candidates {
+        let _ = std::fs::remove_file(stale);
+    }
+    let (at, _, tmp) = newest?;
+    if current.is_some_and(|c| c >= at) {
+        let _ = std::fs::remove_file(&tmp);
+        return None;
+    }
+    match std::fs::rename(&tmp, path) {
+        Ok(()) => {
+            tracing::warn!(
+                path = %path.display(),
+                "recovered a login saved by a write that was cut short (a crash during a token refresh)"
+            );
+            Some(tmp)
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "cannot recover an interrupted credentials write: {e}");
+            None
+        }
+    }
+}
+
 /// Makes a credentials file private (0600) if others can read it; true if it had to.
 pub fn make_private(path: &Path) -> std::io::Result<bool> {
     crate::private::restrict(path)
+}
+
+/// [`lock`], or `None` at once when another process holds it (or it cannot be made).
+pub fn try_lock(lock_path: &Path) -> Option<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(lock_path).ok()?;
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 /// An exclusive lock on the file `lock_path`, held until the returned file is dropped.

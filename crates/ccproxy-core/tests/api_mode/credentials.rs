@@ -302,3 +302,62 @@ async fn a_hanging_token_endpoint_does_not_hold_up_requests_with_a_valid_token()
         .expect("requests waited for the hanging refresh");
     assert_eq!(h.mock.token_calls(), 1);
 }
+
+/// What a crash between the token endpoint's answer and the rename leaves: the old file, whose
+/// refresh token is now dead (tokens rotate), and the new login complete in a temporary file
+/// next to it. It is recovered — at start-up, and before a refresh — instead of logging the user
+/// out; stale temporary files are removed.
+#[tokio::test]
+async fn a_login_left_in_a_temporary_file_by_a_crash_is_recovered() {
+    fn crashed_write(path: &PathBuf, tmp_name: &str, access: &str) {
+        write_credentials(path, "access-old", "refresh-dead", now_ms() - 1000);
+        let tmp = path.with_file_name(tmp_name);
+        write_credentials(&tmp, access, "refresh-new", now_ms() + 3_600_000);
+        // An older, superseded leftover too.
+        let older = path.with_file_name(".credentials-older.tmp");
+        write_credentials(&older, "access-older", "refresh-older", now_ms() - 5000);
+    }
+    fn leftovers(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
+
+    // Before a refresh: the server is running when it finds the expired login.
+    let h = Harness::new().await;
+    h.mock.require_token("access-new");
+    crashed_write(
+        &h.credentials_path(),
+        ".credentials-crash1.tmp",
+        "access-new",
+    );
+    let r = h
+        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        h.mock.token_calls(),
+        0,
+        "the recovered token is fresh: no refresh"
+    );
+    let saved = body_json(&std::fs::read(h.credentials_path()).unwrap());
+    assert_eq!(saved["claudeAiOauth"]["refreshToken"], "refresh-new");
+    assert_eq!(leftovers(h.dir.path()), Vec::<String>::new());
+
+    // At start-up.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    let h = Harness::with(|c| {
+        c.auth.credentials_file = Some(path.clone());
+        crashed_write(&path, ".credentials-crash2.tmp", "access-new-2");
+    })
+    .await;
+    let saved = body_json(&std::fs::read(&path).unwrap());
+    assert_eq!(saved["claudeAiOauth"]["accessToken"], "access-new-2");
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    drop(h);
+}
