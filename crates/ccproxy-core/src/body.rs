@@ -71,13 +71,3 @@ pub async fn answer_unread(
     }
     response
 }
-
-/// `Connection: close` on a 413: the rest of that body is never read.
-pub fn close_if_too_large(mut response: Response) -> Response {
-    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}

@@ -95,6 +95,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"ccproxy\""),
             );
         }
+        // The rest of a too-large body is never read: close the connection cleanly rather than
+        // leave the client sending into a reset.
+        if self.kind == ErrorKind::RequestTooLarge {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

@@ -95,8 +95,7 @@ pub async fn run(
         }
     }
     .await;
-    let response = answered.unwrap_or_else(|e| e.in_shape(surface.error_shape()).into_response());
-    crate::body::close_if_too_large(response)
+    answered.unwrap_or_else(|e| e.in_shape(surface.error_shape()).into_response())
 }
 
 /// A model request's body is JSON: the types a browser may send cross-site without asking

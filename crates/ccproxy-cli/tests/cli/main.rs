@@ -542,8 +542,10 @@ async fn the_claude_cli_never_sees_the_api_token() {
     std::fs::write(
         &cli,
         format!(
-            "#!/bin/sh\nenv > '{}'/$$\n[ \"$1\" = --version ] && echo '2.1.331 (Claude Code)'\nexit 0\n",
-            seen.display()
+            // Written, then renamed into place: a file is only seen whole (a warm-up process
+            // may still be starting while the test reads the folder).
+            "#!/bin/sh\nenv > '{dir}'/.$$ && mv '{dir}'/.$$ '{dir}'/$$\n[ \"$1\" = --version ] && echo '2.1.331 (Claude Code)'\nexit 0\n",
+            dir = seen.display()
         ),
     )
     .unwrap();
@@ -573,7 +575,9 @@ async fn the_claude_cli_never_sees_the_api_token() {
     assert!(r.status().is_server_error(), "{}", r.status());
     let seen_envs: Vec<String> = std::fs::read_dir(&seen)
         .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     assert!(
         seen_envs.len() >= 2,

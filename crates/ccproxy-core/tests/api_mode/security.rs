@@ -371,3 +371,49 @@ async fn early_answers_leave_the_connection_usable() {
         );
     }
 }
+
+/// A 413 leaves the rest of the body unread, so it says `Connection: close` (the client is told,
+/// instead of finding its next request on a reset connection). Both 413s: a model request's and
+/// an oversized settings body's.
+#[tokio::test]
+async fn a_413_closes_the_connection_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::with(|c| c.server.max_body_bytes = 1024).await;
+    let body = "x".repeat(4096);
+    for (method, path, pad) in [
+        ("POST", "/api/v1/messages", 0),
+        ("PUT", "/api/settings", 3 << 20),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr())
+            .await
+            .unwrap();
+        let payload = format!("{body}{}", "y".repeat(pad));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            payload.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Send the body alongside reading: the server may answer before it has all of it.
+        let (mut rd, mut wr) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(payload.as_bytes()).await;
+        });
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        let read = async {
+            while !head.ends_with(b"\r\n\r\n") {
+                if rd.read(&mut byte).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .unwrap();
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 413"), "{path}: {head}");
+        assert!(head.contains("connection: close"), "{path}: {head}");
+        writer.abort();
+    }
+}
