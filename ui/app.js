@@ -4,6 +4,18 @@
 
 const TOKEN_KEY = "ccproxy.token";
 const token = () => localStorage.getItem(TOKEN_KEY) || "";
+// The owner key (see the server's `owner` module): the desktop window and `ccproxy ui` open the
+// page at `#page&owner=KEY`; it is kept for this origin and taken out of the address bar.
+const OWNER_KEY = "ccproxy.owner";
+const owner = () => localStorage.getItem(OWNER_KEY) || "";
+function takeOwnerKey() {
+  const [page, ...params] = location.hash.slice(1).split("&");
+  const given = new URLSearchParams(params.join("&")).get("owner");
+  if (given) {
+    localStorage.setItem(OWNER_KEY, given);
+    history.replaceState(null, "", location.pathname + (page ? "#" + page : ""));
+  }
+}
 
 /** `h("div", {class: "x"}, "text", child)` → an element; text is never parsed as HTML. */
 function h(tag, attrs, ...children) {
@@ -32,6 +44,7 @@ function notice(text, bad) {
 async function api(path, options = {}) {
   const headers = Object.assign({ accept: "application/json" }, options.headers || {});
   if (token()) headers["x-api-key"] = token();
+  if (owner()) headers["x-ccproxy-owner"] = owner();
   if (options.json !== undefined) {
     headers["content-type"] = "application/json";
     options.body = JSON.stringify(options.json);
@@ -341,11 +354,14 @@ async function recentCard() {
   };
   const tail = async () => {
     if (live) { live.abort(); live = null; }
+    delete tailBox.dataset.connected;
     if (!tailBox.checked) return;
     live = new AbortController();
     const headers = token() ? { "x-api-key": token() } : {};
     try {
       const response = await fetch("/logs/stream?" + query(), { headers, signal: live.signal });
+      // The server subscribes before it answers: from here on no request is missed.
+      tailBox.dataset.connected = "true";
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let buf = "";
@@ -368,6 +384,7 @@ async function recentCard() {
     } catch (e) {
       if (e.name !== "AbortError") notice("Live tail stopped: " + e.message, true);
     }
+    delete tailBox.dataset.connected;
   };
   for (const el of [mode, status]) el.addEventListener("change", () => { load(); tail(); });
   model.addEventListener("change", () => { load(); tail(); });
@@ -397,7 +414,11 @@ async function saveSettings(changes, result, before) {
       try {
         const health = await fetch(target + "/health", { cache: "no-store" });
         if (health.ok && i > 1) {
-          if (target !== location.origin) { location.href = target + "/" + location.hash; return; }
+          if (target !== location.origin) {
+            // Storage is per origin: the owner key goes along to the new address.
+            location.href = target + "/" + location.hash + (owner() ? "&owner=" + owner() : "");
+            return;
+          }
           result.textContent = "Saved; the server restarted with the new settings.";
           setTimeout(route, 600);
           return;
@@ -456,6 +477,9 @@ pages.settings = async (main) => {
   main.append(h("h2", {}, "Settings"), card("Server and Claude Code mode",
     s.editable ? h("p", { class: "muted" }, "Saved to ", h("code", {}, s.file), "; the server restarts to apply them.") :
       h("p", { class: "muted" }, "This server was started without a settings file, so these are read-only."),
+    s.editable && !owner() && !s.values["security.auth_token"].value ?
+      h("p", { id: "settings-owner", class: "muted" }, "Only the server's owner may change settings: open this page from the tray app, or run ",
+        h("code", {}, "ccproxy ui"), ".") : null,
     h("div", { class: "grid" }, fields), h("div", { class: "row" }, save), result));
 };
 
@@ -463,7 +487,8 @@ pages.settings = async (main) => {
 
 async function route() {
   if (live) { live.abort(); live = null; }
-  const name = (location.hash || "#status").slice(1);
+  takeOwnerKey();
+  const name = (location.hash || "#status").slice(1).split("&")[0];
   const page = pages[name] ? name : "status";
   for (const a of document.querySelectorAll("nav a")) {
     if (a.getAttribute("href") === "#" + page) a.setAttribute("aria-current", "page");

@@ -22,16 +22,17 @@ use tauri_plugin_store::StoreExt;
 
 const STORE: &str = "settings.json";
 
-/// Opens (or focuses) the window on the server's web UI, at `page` (`status`, `dashboard`, …).
+/// Opens (or focuses) the window on the server's web UI, at `page` (`status`, `dashboard`, …),
+/// as its owner (the link carries the owner key: settings can be changed from the window).
 pub async fn open_window(app: &AppHandle, page: &str) {
     let host = app.state::<Arc<Host>>().inner().clone();
     let url = match host.status().await {
-        Status::Running { addr } => format!("http://{addr}/#{page}"),
+        Status::Running { addr } => ccproxy_core::owner::link(addr, page),
         _ => {
             host.start().await;
             tray::refresh(app).await;
             match host.status().await {
-                Status::Running { addr } => format!("http://{addr}/#{page}"),
+                Status::Running { addr } => ccproxy_core::owner::link(addr, page),
                 _ => return,
             }
         }

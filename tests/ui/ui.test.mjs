@@ -30,12 +30,19 @@ const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 let mock, serve, home, mockUrl, port, browser, context, page, errors = [];
 let serveLog = "";
 
-async function waitHealthy(p) {
-  for (let i = 0; i < 200; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${p}/health`)).ok) return; } catch { /* not yet */ }
+/** Polls `check` until it is true, for up to a generous 60 s (a slow machine is slower, not red). */
+async function until(what, check) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try { if (await check()) return; } catch { /* not yet */ }
     await sleep(50);
   }
-  throw new Error(`ccproxy did not listen on ${p}:\n${serveLog}`);
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function waitHealthy(p) {
+  await until(`ccproxy to listen on ${p}:\n${serveLog}`, async () =>
+    (await fetch(`http://127.0.0.1:${p}/health`)).ok);
 }
 
 before(async () => {
@@ -164,14 +171,15 @@ test("dashboard shows the requests just made, per model, with a live tail", asyn
   for (let i = 0; i < 3; i++) {
     assert.equal(await request({ model: "claude-sonnet-4-20250514", max_tokens: 5, messages: [{ role: "user", content: "hi" }] }), 200);
   }
-  await sleep(300); // the request log's writer batches for up to 25 ms
+  await until("the three requests in the log", async () =>
+    (await (await fetch(`${base()}/logs/query`)).json()).data.length === 3);
   await open("dashboard", "#total-requests");
   assert.equal(await page.textContent("#total-requests"), "3");
   assert.match(await page.textContent("#models"), /claude-sonnet-4-20250514/);
   assert.equal(await page.locator("#recent tbody tr").count(), 3);
   assert.equal(await page.locator("#chart-requests canvas").count(), 1, "the chart is drawn");
   await page.check("#f-live");
-  await sleep(300);
+  await page.waitForSelector("#f-live[data-connected]");
   assert.equal(await request({ model: "claude-3-5-haiku-20241022", max_tokens: 5, messages: [{ role: "user", content: "again" }] }), 200);
   await page.locator("#recent tbody tr").nth(3).waitFor({ timeout: 10000 });
   assert.match(await page.textContent("#recent tbody tr"), /claude-3-5-haiku/);
@@ -181,6 +189,30 @@ test("dashboard shows the requests just made, per model, with a live tail", asyn
   await page.waitForSelector("#recent tbody tr", { state: "detached", timeout: 5000 });
   noConsoleErrors();
   await shot("dashboard");
+});
+
+test("only the owner may change settings: a plain page cannot, the owner link can", async () => {
+  await page.goto("about:blank");
+  await page.goto(base() + "/");
+  await page.evaluate(() => localStorage.removeItem("ccproxy.owner"));
+  await open("settings", "#settings-save");
+  assert.match(await page.textContent("#settings-owner"), /ccproxy ui/);
+  await page.fill("#set-claude-pool_size", "5");
+  await page.click("#settings-save");
+  await page.waitForSelector("text=needs proof that you own this server");
+  assert.doesNotMatch(readFileSync(join(home, "ccproxy.toml"), "utf8"), /pool_size/);
+  // What the tray app and `ccproxy ui` open: the key is kept and leaves the address bar.
+  const published = JSON.parse(readFileSync(join(home, ".local/share/ccproxy/owner.json"), "utf8"));
+  assert.ok(published.link.startsWith(`${base()}/#status&owner=`), published.link);
+  const key = published.link.split("&owner=")[1];
+  errors = []; // the refusal above is a 403 the browser reports in the console
+  await page.goto("about:blank");
+  await page.goto(published.link.replace("#status", "#settings"));
+  await page.waitForSelector("#settings-save");
+  assert.equal(page.url(), `${base()}/#settings`);
+  assert.equal(await page.evaluate(() => localStorage.getItem("ccproxy.owner")), key);
+  assert.equal(await page.locator("#settings-owner").count(), 0);
+  noConsoleErrors();
 });
 
 test("an API token is generated, shown once, required, then removed", async () => {
@@ -209,10 +241,12 @@ test("settings are saved to the file and the server restarts on the new port", a
   await page.fill("#set-claude-pool_size", "3");
   await page.fill("#set-claude-allowed_tools", "Read, Bash(git:*)");
   await page.click("#settings-save");
-  await page.waitForURL(`http://127.0.0.1:${newPort}/#settings`, { timeout: 20000 });
+  await page.waitForURL(`http://127.0.0.1:${newPort}/#settings`, { timeout: 60000 });
   port = newPort;
   await page.waitForSelector("#settings-save");
   assert.equal(await page.inputValue("#set-claude-pool_size"), "3");
+  // The owner key came along to the new origin (storage is per origin).
+  assert.ok(await page.evaluate(() => localStorage.getItem("ccproxy.owner")));
   const file = readFileSync(join(home, "ccproxy.toml"), "utf8");
   assert.match(file, /# written by the UI test/);
   assert.match(file, new RegExp(`port = ${newPort}`));

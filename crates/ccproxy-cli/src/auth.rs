@@ -65,7 +65,7 @@ fn ccproxy_store(config: &Config) -> anyhow::Result<Store> {
 /// Whether a browser can plausibly be opened here (a desktop session, or `$BROWSER`), asked of
 /// the environment when `auth login` starts.
 #[allow(clippy::disallowed_methods)]
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     if std::env::var_os("BROWSER").is_some() {
         return true;
     }

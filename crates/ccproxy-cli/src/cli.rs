@@ -33,6 +33,14 @@ pub enum Command {
     /// Sign in with your Claude account, and manage the stored login
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Open the running server's web UI as its owner (with the right to change settings)
+    Ui {
+        #[command(flatten)]
+        source: ConfigArg,
+        /// Print the link instead of opening a browser (it holds the owner key: keep it private)
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Print a new random API token for `security.auth_token`, and how to use it
     GenerateToken {
         /// Also write it to ./.env as AUTH_TOKEN (replacing an earlier token line, keeping the rest)

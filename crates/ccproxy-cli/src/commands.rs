@@ -19,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Config(ConfigCommand::Show { source, json })) => config_show(&source, json),
         Some(Command::Auth(command)) => crate::auth::run(command),
+        Some(Command::Ui { source, no_browser }) => ui(&source, no_browser),
         Some(Command::GenerateToken { save }) => generate_token(save),
     }
 }
@@ -189,6 +190,52 @@ fn config_show(source: &ConfigArg, json: bool) -> anyhow::Result<ExitCode> {
         for s in &shown {
             println!("{:width$} = {}  ({})", s.key, s.value, s.source);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ccproxy ui`: the link the running server published (see `ccproxy_core::owner`), opened in a
+/// browser once the server answers at it.
+fn ui(source: &ConfigArg, no_browser: bool) -> anyhow::Result<ExitCode> {
+    let loaded = load(source, None)?;
+    let path = ccproxy_core::owner::published_file(&loaded.config)
+        .context("no data folder to find the running server in (is HOME set?)")?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no running ccproxy server has published its web UI link in {}; start one with `ccproxy serve`",
+            path.display()
+        )
+    })?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a server's web UI link", path.display()))?;
+    let (Some(url), Some(link)) = (doc["url"].as_str(), doc["link"].as_str()) else {
+        anyhow::bail!("{} is not a server's web UI link", path.display());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let health = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{url}/health"))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+    });
+    if !health.is_ok_and(|r| r.status().is_success()) {
+        eprintln!(
+            "error: the server that wrote {} does not answer at {url}; is `ccproxy serve` running?",
+            path.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if no_browser || !crate::auth::browser_available() {
+        println!("{link}");
+    } else if let Err(e) = open::that_detached(link) {
+        eprintln!("could not open a browser ({e}); run `ccproxy ui --no-browser` for the link");
+        return Ok(ExitCode::from(1));
+    } else {
+        eprintln!("Opened the web UI at {url}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exchange;
 pub mod login;
 pub mod metrics;
+pub mod owner;
 pub mod pricing;
 pub mod private;
 pub mod quota;

@@ -213,8 +213,6 @@ pub async fn start_with(
             let mut stopped = stopped.clone();
             // Owned by the ServerHandle, which stops and awaits it.
             #[allow(clippy::disallowed_methods)]
-            // Owned by the ServerHandle, which stops and awaits it.
-            #[allow(clippy::disallowed_methods)]
             let task = tokio::spawn(async move {
                 axum::serve(listener, router)
                     .with_graceful_shutdown(async move {
@@ -241,6 +239,8 @@ pub async fn start_with(
             })
             .await
     });
+    // Where `ccproxy ui` finds the link that lets the owner change settings.
+    crate::owner::publish(&config, addr);
     if !ip.is_loopback() && config.security.auth_token.is_none() {
         tracing::warn!("listening on {addr} without an API token: anyone who can reach it can use your subscription");
     }

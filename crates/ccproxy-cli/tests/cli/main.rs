@@ -47,6 +47,7 @@ fn version_and_help_on_every_command() {
         &["config", "--help"],
         &["config", "show", "--help"],
         &["generate-token", "--help"],
+        &["ui", "--help"],
     ] {
         let (code, out, _) = run(ccproxy(dir.path()).args(args));
         assert_eq!(code, 0, "{args:?}");
@@ -589,4 +590,68 @@ async fn the_claude_cli_never_sees_the_api_token() {
         assert!(env.contains("CCPROXY_TEST_MARKER=kept"), "{env}");
     }
     served.terminate().await;
+}
+
+/// `ccproxy ui` gives the owner the link to the running server's web UI with the owner key; a
+/// local client without it cannot change settings, with it can; the key is in no log; with no
+/// server running, `ccproxy ui` says so.
+#[tokio::test]
+async fn ccproxy_ui_links_the_owner_to_the_running_server() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("ccproxy.toml"),
+        "[claude]\npool_size = 1\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(ccproxy(home.path()).args(["ui", "--no-browser"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("no running ccproxy server"), "{err}");
+
+    let served = serve(home.path(), &["--log-level", "debug"], &[]).await;
+    let (code, link, err) = run(ccproxy(home.path()).args(["ui", "--no-browser"]));
+    assert_eq!(code, 0, "{err}");
+    let link = link.trim();
+    let prefix = format!("http://{}/#status&owner=", served.addr);
+    let key = link
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(key.len() >= 43, "{link}");
+
+    let http = reqwest::Client::new();
+    let settings = format!("http://{}/api/settings", served.addr);
+    let change = json!({"claude.allowed_tools": ["Bash"]});
+    let r = http.put(&settings).json(&change).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "permission_error");
+    let r = http
+        .put(&settings)
+        .header("x-ccproxy-owner", key)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let file = std::fs::read_to_string(home.path().join("ccproxy.toml")).unwrap();
+    assert!(file.contains("Bash"), "{file}");
+    // The restart keeps the key: the page the owner has open keeps working.
+    let addr = served.addr.clone();
+    let mut restarted = false;
+    for _ in 0..600 {
+        let log = served.log.lock().unwrap().clone();
+        if log.matches("listening on http://").count() >= 2 {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(restarted, "no restart: {}", served.log.lock().unwrap());
+    let (code, again, _) = run(ccproxy(home.path()).args(["ui", "--no-browser"]));
+    assert_eq!(code, 0);
+    assert!(again.trim().ends_with(key), "{again}");
+    let log = served.terminate().await;
+    assert!(!log.contains(key), "the owner key is in the log");
+    let (code, _, err) = run(ccproxy(home.path()).args(["ui", "--no-browser"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("does not answer"), "{err} (was {addr})");
 }

@@ -1,14 +1,16 @@
 //! The web UI (`ui/`, embedded in the binary so it works headless) and the two routes only it
-//! needs: `GET`/`PUT /api/settings` and `POST /api/token`.
+//! needs: `GET`/`PUT /api/settings` (changes from the owner only: [`crate::owner`]) and
+//! `POST /api/token`.
 //!
 //! The page and its assets are open (they hold no data, and a browser cannot send the API token
 //! to load them); everything they show comes from the token-protected API.
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::owner;
 use crate::settings::{self, SettingsError};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -97,11 +99,22 @@ pub async fn get_settings(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(settings::describe(&state.config, &state.settings))
 }
 
-/// `PUT /api/settings` with `{"key": value, …}`: checked, written, then the server restarts.
-pub async fn put_settings(
-    State(state): State<Arc<AppState>>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+/// `PUT /api/settings` with `{"key": value, …}`: from the owner only ([`owner::check`], before
+/// the body is read), checked, written, then the server restarts.
+pub async fn put_settings(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if let Err(refused) = owner::check(&state.config, request.headers()) {
+        let (parts, body) = request.into_parts();
+        let limit = state.max_body_bytes();
+        return crate::body::answer_unread(limit, &parts.headers, body, refused.into_response())
+            .await;
+    }
+    match ApiJson::<Value>::from_request(request, &state).await {
+        Ok(ApiJson(body)) => apply_settings(&state, &body).unwrap_or_else(|e| e.into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn apply_settings(state: &AppState, body: &Value) -> Result<Response, ApiError> {
     let changes = body.as_object().ok_or_else(|| {
         ApiError::new(
             ErrorKind::InvalidRequest,
@@ -115,27 +128,25 @@ pub async fn put_settings(
         };
         ApiError::new(kind, e.to_string())
     })?;
-    let host = changes
+    let ip = changes
         .get("server.host")
         .and_then(Value::as_str)
         .unwrap_or(&state.config.server.host)
-        .to_string();
+        .parse()
+        .unwrap_or(state.addr.ip());
     let port = changes
         .get("server.port")
         .and_then(Value::as_u64)
-        .unwrap_or(u64::from(state.addr.port()));
-    let host = if host == "0.0.0.0" || host == "::" {
-        "127.0.0.1".to_string()
-    } else {
-        host
-    };
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(state.addr.port());
+    let url = owner::ui_origin(std::net::SocketAddr::new(ip, port));
     tracing::info!(keys = ?changes.keys().collect::<Vec<_>>(), "settings changed from the UI; restarting");
     // The host restarts the server with a graceful shutdown, which lets this response (in
     // flight on its connection) finish first.
     state.settings.restart.notify_one();
     Ok((
         StatusCode::OK,
-        Json(json!({"saved": true, "restarting": true, "url": format!("http://{host}:{port}")})),
+        Json(json!({"saved": true, "restarting": true, "url": url})),
     )
         .into_response())
 }

@@ -389,7 +389,9 @@ async fn a_413_closes_the_connection_cleanly() {
             .unwrap();
         let payload = format!("{body}{}", "y".repeat(pad));
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n{}: {}\r\ncontent-length: {}\r\n\r\n",
+            ccproxy_core::owner::HEADER,
+            secrecy::ExposeSecret::expose_secret(ccproxy_core::owner::key()),
             payload.len()
         );
         stream.write_all(request.as_bytes()).await.unwrap();

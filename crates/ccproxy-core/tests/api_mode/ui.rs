@@ -1,7 +1,13 @@
 //! The web UI's files and its two routes (`/api/settings`, `/api/token`).
 
 use super::*;
+use ccproxy_core::owner;
 use ccproxy_core::settings::SettingsHost;
+use secrecy::ExposeSecret;
+
+fn owner_key() -> &'static str {
+    owner::key().expose_secret()
+}
 
 #[tokio::test]
 async fn the_page_and_assets_are_open_everything_else_needs_the_token() {
@@ -133,6 +139,7 @@ async fn a_settings_change_is_written_and_asks_the_host_to_restart() {
     ] {
         let r = http
             .put(url("/api/settings"))
+            .header(owner::HEADER, owner_key())
             .json(&body)
             .send()
             .await
@@ -143,6 +150,7 @@ async fn a_settings_change_is_written_and_asks_the_host_to_restart() {
     assert!(!file.exists());
     let r = http
         .put(url("/api/settings"))
+        .header(owner::HEADER, owner_key())
         .json(&json!({"claude.pool_size": 4, "security.auth_token": "new-token-456"}))
         .send()
         .await
@@ -174,9 +182,92 @@ async fn an_oversized_settings_body_is_413() {
         .http
         .put(h.url("/api/settings"))
         .header("content-type", "application/json")
+        .header(owner::HEADER, owner_key())
         .body(format!(r#"{{"server.port": "{huge}"}}"#))
         .send()
         .await
         .unwrap();
     expect_error(r, 413, "request_too_large").await;
+}
+
+/// Without an API token, changing settings needs the owner key: a plain local client (curl, a
+/// script, another user's process) is refused with 403 and nothing is written or restarted; the
+/// key the server published (0600, for `ccproxy ui`) and gave the desktop window works; with a
+/// token set, the token is the proof.
+#[tokio::test]
+async fn only_the_owner_changes_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.observability.request_log = false;
+    config.env.data_dir = Some(dir.path().join("data"));
+    let host = SettingsHost {
+        file: Some(file.clone()),
+        ..SettingsHost::default()
+    };
+    let config = Arc::new(config);
+    let server = server::start_with(config.clone(), host).await.unwrap();
+    let url = |p: &str| format!("http://{}{p}", server.local_addr());
+    let http = reqwest::Client::new();
+    let widen =
+        json!({"claude.allowed_tools": ["Bash", "Write"], "claude.permission_mode": "acceptEdits"});
+    for key in [None, Some("not-the-key"), Some("")] {
+        let mut put = http.put(url("/api/settings")).json(&widen);
+        if let Some(k) = key {
+            put = put.header(owner::HEADER, k);
+        }
+        let message = expect_error(put.send().await.unwrap(), 403, "permission_error").await;
+        assert!(message.contains("ccproxy ui"), "{message}");
+    }
+    assert!(!file.exists(), "nothing was written");
+    // The published link: private, for this server, with the key in its fragment.
+    let published = owner::published_file(&config).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&published).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&published).unwrap()).unwrap();
+    assert_eq!(doc["url"], url(""));
+    let link = doc["link"].as_str().unwrap();
+    let key = link.split_once("&owner=").unwrap().1;
+    assert_eq!(key, owner_key());
+    // The page load never hands the key out.
+    let page = http.get(url("/")).send().await.unwrap();
+    let headers = format!("{:?}", page.headers());
+    assert!(!headers.contains(key) && !page.text().await.unwrap().contains(key));
+    let r = http
+        .put(url("/api/settings"))
+        .header(owner::HEADER, key)
+        .json(&widen)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("acceptEdits"));
+    server.shutdown().await.unwrap();
+
+    // With a token, the token is the proof.
+    let mut with_token = (*config).clone();
+    with_token.security.auth_token = Some("owner-token-789".to_string().into());
+    let host = SettingsHost {
+        file: Some(file.clone()),
+        ..SettingsHost::default()
+    };
+    let server = server::start_with(Arc::new(with_token), host)
+        .await
+        .unwrap();
+    let r = http
+        .put(format!("http://{}/api/settings", server.local_addr()))
+        .header("x-api-key", "owner-token-789")
+        .json(&json!({"claude.pool_size": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.shutdown().await.unwrap();
 }
