@@ -175,6 +175,12 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// Seconds in-flight requests get to finish on shutdown before they are closed.
     pub shutdown_timeout_secs: u64,
+    /// Seconds a connection may go without sending a complete request head — after it opened,
+    /// or after its last response (an idle keep-alive connection) — before it is closed; slow
+    /// senders (slowloris) and forgotten connections free their slot.
+    pub idle_timeout_secs: u64,
+    /// Most client connections open at once; more wait to be accepted until one closes.
+    pub max_connections: usize,
     /// Allow binding a non-loopback address without `security.auth_token`.
     pub allow_remote_without_auth: bool,
 }
@@ -364,6 +370,8 @@ impl Default for ServerConfig {
             .to_vec(),
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 128,
             allow_remote_without_auth: false,
         }
     }
@@ -456,10 +464,13 @@ impl Config {
                 .err()
                 .map(|e| format!("`{}` is not a log filter: {e}", self.server.log_level)),
         );
-        check(
-            "server.max_body_bytes",
-            (self.server.max_body_bytes == 0).then(|| "must be greater than 0".into()),
-        );
+        for (key, value) in [
+            ("server.max_body_bytes", self.server.max_body_bytes),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+            ("server.max_connections", self.server.max_connections as u64),
+        ] {
+            check(key, (value == 0).then(|| "must be greater than 0".into()));
+        }
         for (key, url) in [
             ("claude.api_base_url", &self.claude.api_base_url),
             ("oauth.authorize_url", &self.oauth.authorize_url),

@@ -82,6 +82,8 @@ pub struct Metrics {
     quota_5h: OnceLock<Gauge<f64, AtomicU64>>,
     quota_7d: OnceLock<Gauge<f64, AtomicU64>>,
     dropped: Counter,
+    connections: Gauge,
+    connections_waited: Counter,
     handles: RwLock<HashMap<Key, Arc<Handles>>>,
 }
 
@@ -168,6 +170,8 @@ impl Metrics {
         let upstream_errors = Family::<ModeStatus, Counter>::default();
         let quota = Family::<Window, Gauge<f64, AtomicU64>>::default();
         let dropped = Counter::default();
+        let connections = Gauge::default();
+        let connections_waited = Counter::default();
         let build = Family::<Build, Gauge>::default();
         build
             .get_or_create(&Build {
@@ -215,6 +219,16 @@ impl Metrics {
             "Request records dropped because the log queue was full",
             dropped.clone(),
         );
+        registry.register(
+            "ccproxy_connections_open",
+            "Client connections open (at most server.max_connections)",
+            connections.clone(),
+        );
+        registry.register(
+            "ccproxy_connections_waited",
+            "Times new connections had to wait because server.max_connections were open",
+            connections_waited.clone(),
+        );
         registry.register("ccproxy_build_info", "Build information", build);
         Self {
             registry,
@@ -230,6 +244,8 @@ impl Metrics {
             quota_5h: OnceLock::new(),
             quota_7d: OnceLock::new(),
             dropped,
+            connections,
+            connections_waited,
             handles: RwLock::default(),
         }
     }
@@ -376,6 +392,16 @@ impl Metrics {
                 })
                 .inc_by(c);
         }
+    }
+
+    /// A client connection was accepted (`+1`) or closed (`-1`).
+    pub fn connections(&self, change: i64) {
+        self.connections.inc_by(change);
+    }
+
+    /// All `server.max_connections` slots were taken when the next connection was to be accepted.
+    pub fn connections_waited(&self) {
+        self.connections_waited.inc();
     }
 
     /// A record could not be queued for the log.

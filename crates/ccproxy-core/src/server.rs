@@ -1,6 +1,7 @@
 //! Starting and stopping the server in-process.
 //!
-//! [`start`] binds, spawns the accept loop and returns a [`ServerHandle`] with the bound address
+//! [`start`] binds, spawns the accept loop (`server/connections`: the connection cap and the
+//! idle time-out) and returns a [`ServerHandle`] with the bound address
 //! (port 0 works) and a graceful [`ServerHandle::shutdown`]. The CLI and the desktop app both use
 //! it; nothing here reads the process environment or installs signal handlers.
 
@@ -12,7 +13,8 @@ use crate::quota::LatestQuota;
 use crate::request_log::{LogSettings, RequestLog};
 use crate::state::AppState;
 use crate::{cors, observe, routes, upstream};
-use axum::serve::ListenerExt;
+
+mod connections;
 use axum::Router;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -206,39 +208,29 @@ pub async fn start_with(
         claude_code: crate::claude_code::ClaudeCode::new(config.clone()),
         settings,
     });
+    let limits = connections::Limits::of(&config.server);
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {
         Some(port) => {
             let (listener, addr) = bind(SocketAddr::new(ip, port)).await?;
             let router = routes::metrics_only(&state).with_state(state.clone());
-            let mut stopped = stopped.clone();
+            let stopped = stopped.clone();
             // Owned by the ServerHandle, which stops and awaits it.
             #[allow(clippy::disallowed_methods)]
-            let task = tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    })
-                    .await
-            });
+            let task = tokio::spawn(connections::serve(listener, router, limits, None, stopped));
             (Some(addr), Some(task))
         }
         None => (None, None),
     };
     let router = app(state.clone());
-    let mut stopped = stopped;
     // Owned by the ServerHandle, which stops and awaits it.
     #[allow(clippy::disallowed_methods)]
-    let task = tokio::spawn(async move {
-        // No Nagle delay: streamed events must leave as soon as they are written.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, axum::ServiceExt::into_make_service(router))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let task = tokio::spawn(connections::serve(
+        listener,
+        router,
+        limits,
+        Some(state.metrics.clone()),
+        stopped,
+    ));
     // Where `ccproxy ui` finds the link that lets the owner change settings.
     crate::owner::publish(&config, addr);
     if !ip.is_loopback() && config.security.auth_token.is_none() {
