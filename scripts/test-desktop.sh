@@ -31,7 +31,7 @@ if [ -z "${CCPROXY_DESKTOP_IN_SESSION:-}" ]; then
   Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
   xvfb=$!
   trap 'kill $xvfb 2>/dev/null || true' EXIT
-  for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 600); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
   export DISPLAY=$display CCPROXY_DESKTOP_IN_SESSION=1
   dbus-run-session -- "$0" "$@"
   exit $?

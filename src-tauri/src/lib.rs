@@ -250,6 +250,8 @@ pub fn run() {
                 if show_window {
                     open_window(&handle, "status").await;
                 }
+                // Tests wait for this line (start-up is done, the server started or not).
+                tracing::info!(server_started = auto_start, "ready");
                 // The menu's login, quota and CLI lines follow the server.
                 loop {
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;

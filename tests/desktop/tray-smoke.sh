@@ -4,41 +4,67 @@
 # the clipboard, Quit exits with no process left. Then, with no tray host, the window opens
 # instead. Screenshots go to $SHOTS. Run inside a D-Bus session with $DISPLAY set (see
 # scripts/test-desktop.sh). Usage: tray-smoke.sh <ccproxy-desktop binary> <port> <shots dir>
+#
+# Nothing here sleeps for a fixed time to let something happen: every step waits for the state
+# it needs (a window mapped, the menu open or closed, the port answering, a log line), for up to
+# $PATIENCE seconds, so a slow machine makes the test slower, never red.
 set -euo pipefail
 app=$1 port=$2 shots=$3
+PATIENCE=${PATIENCE:-90}
 mkdir -p "$shots"
 home=$(mktemp -d)
 fail() { echo "FAIL: $*" >&2; import -window root "$shots/failure.png" || true; exit 1; }
 health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true; }
-wait_health() { # expected code
-  for _ in $(seq 100); do [ "$(health)" = "$1" ] && return 0; sleep 0.1; done
-  fail "health is $(health), expected $1"
+wait_for() { # description, command… — polls the command until it succeeds
+  local what=$1 deadline=$((SECONDS + PATIENCE))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${PATIENCE}s waiting for $what"
+    sleep 0.1
+  done
 }
+health_is() { [ "$(health)" = "$1" ]; }
+wait_health() { wait_for "health $1 (it is $(health))" health_is "$1"; }
+logged() { grep -q "$2" "$1"; } # file, pattern
+# Mapped popup menus of the app: the tray menu while it is open, and its open submenus.
+popups() {
+  local w n=0
+  for w in $(xdotool search --onlyvisible --class '^ccproxy-desktop$' 2>/dev/null); do
+    xprop -id "$w" _NET_WM_WINDOW_TYPE 2>/dev/null | grep -q POPUP_MENU && n=$((n + 1))
+  done
+  echo "$n"
+}
+popups_are() { [ "$(popups)" = "$1" ]; }
+# The tray icon is docked: the panel holds a window of icon size (trayer's own child is 1x1).
+docked() { xwininfo -children -id "$panel" | grep -Eq ' [0-9]{2,}x[0-9]{2,}\+'; }
 
 trayer --edge top --align right --widthtype request --height 32 --transparent false --expand true &
 tray=$!
 trap 'kill "$tray" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true' EXIT
-sleep 1
+wait_for "the tray panel" xdotool search --name '^panel$'
+panel=$(xdotool search --name '^panel$' | head -1)
 HOME=$home PORT=$port "$app" > "$shots/app.log" 2>&1 &
 pid=$!
+wait_for "the app to start" logged "$shots/app.log" ' ready'
 wait_health 200
-sleep 1
-panel=$(xdotool search --name '^panel$' | head -1)
+grep -q "no system tray" "$shots/app.log" && fail "the app did not see the tray host"
+wait_for "the tray icon in the panel" docked
 eval "$(xdotool getwindowgeometry --shell "$panel")"
 icon_x=$((X + WIDTH - 16)) icon_y=$((Y + 16))
-menu() { # keys…
+open_menu() {
   xdotool mousemove "$icon_x" "$icon_y" click 3
-  sleep 0.7
-  xdotool key "$@"
-  sleep 0.5
+  wait_for "the tray menu to open" popups_are 1
 }
-grep -q "no system tray" "$shots/app.log" && fail "the app did not see the tray host"
+menu() { # keys…  (in the menu, then it closes)
+  open_menu
+  xdotool key "$@"
+  wait_for "the tray menu to close" popups_are 0
+}
 
-xdotool mousemove "$icon_x" "$icon_y" click 3
-sleep 0.7
+open_menu
 import -window root "$shots/tray-menu.png"
 xdotool key Escape
-sleep 0.3
+wait_for "the tray menu to close" popups_are 0
 
 menu Down Return            # the first enabled item: Stop server
 wait_health 000
@@ -47,23 +73,26 @@ menu Down Return            # now the first enabled item is Start server
 wait_health 200
 echo "ok: Start reopened it"
 
-menu Down Down Right Return # Copy env snippet → Claude Code / Anthropic SDK (/api)
-clip=$(xclip -o -selection clipboard)
+open_menu                   # Copy env snippet → Claude Code / Anthropic SDK (/api)
+xdotool key Down Down Right
+wait_for "the Copy env submenu" popups_are 2
+xdotool key Return
+wait_for "the tray menu to close" popups_are 0
 expected="export ANTHROPIC_BASE_URL=http://127.0.0.1:$port/api
 export ANTHROPIC_API_KEY=ccproxy"
-[ "$clip" = "$expected" ] || fail "clipboard: $clip"
+clipboard_is() { [ "$(xclip -o -selection clipboard 2>/dev/null)" = "$1" ]; }
+wait_for "the snippet on the clipboard" \
+  clipboard_is "$expected"
 echo "ok: Copy env put the snippet on the clipboard"
 
 menu Up Up Return           # "Start server at launch": off
 store="$home/.local/share/dev.ccproxy.app/settings.json"
-for _ in $(seq 50); do grep -q '"auto_start": *false' "$store" 2>/dev/null && break; sleep 0.1; done
-grep -q '"auto_start": *false' "$store" 2>/dev/null || fail "auto_start not stored: $(cat "$store" 2>&1)"
+wait_for "auto_start stored as false" grep -q '"auto_start": *false' "$store"
 echo "ok: the start-at-launch choice is stored"
 
 quit() {
   menu Up Return            # the last item: Quit
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && fail "the app did not exit on Quit"
+  wait_for "the app to exit on Quit" bash -c "! kill -0 $pid"
   wait "$pid" || fail "the app exited with an error"
   [ "$(health)" = "000" ] || fail "the port is still open after Quit"
   if pgrep -x ccproxy-desktop >/dev/null; then
@@ -76,8 +105,10 @@ echo "ok: Quit stopped the server and exited, no process left"
 # Launched again, it remembers not to start the server; Start from the menu does.
 HOME=$home PORT=$port "$app" > "$shots/app-2.log" 2>&1 &
 pid=$!
-sleep 3
+# "ready" comes after the start-up decision: had the server been started, it would answer now.
+wait_for "the app to start" logged "$shots/app-2.log" ' ready'
 [ "$(health)" = "000" ] || fail "the server started although start-at-launch is off"
+wait_for "the tray icon in the panel" docked
 menu Down Return            # the first enabled item: Start server
 wait_health 200
 echo "ok: relaunched stopped, as chosen; Start starts it"
@@ -85,14 +116,12 @@ quit
 
 # No tray host: the window opens, so the app is never unreachable.
 kill "$tray"; wait "$tray" 2>/dev/null || true
-sleep 0.5
 HOME=$home PORT=$port "$app" > "$shots/app-no-tray.log" 2>&1 &
 pid=$!
 wait_health 200
-for _ in $(seq 100); do xdotool search --onlyvisible --name '^CCProxy$' >/dev/null && break; sleep 0.1; done
-xdotool search --onlyvisible --name '^CCProxy$' >/dev/null || fail "no window without a tray host"
+wait_for "the window (no tray host)" xdotool search --onlyvisible --name '^CCProxy$'
 grep -q "no system tray" "$shots/app-no-tray.log" || fail "no warning about the missing tray"
-sleep 2
+wait_for "the app to start" logged "$shots/app-no-tray.log" ' ready'
 import -window root "$shots/no-tray-window.png"
 kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 echo "ok: without a tray host the window opens"

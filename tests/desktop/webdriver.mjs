@@ -33,18 +33,18 @@ async function health() {
   try { return (await fetch(`http://127.0.0.1:${port}/health`)).status; } catch { return 0; }
 }
 
+/** Polls `check` until it is true, for up to a generous 90 s (a slow machine is slower, not red). */
 async function until(what, check) {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    try { if (await check()) return; } catch { /* not yet */ }
     await sleep(100);
   }
   throw new Error(`timed out waiting for ${what}`);
 }
 
 try {
-  for (let i = 0; i < 50; i++) {
-    try { await fetch(`http://127.0.0.1:${driverPort}/status`); break; } catch { await sleep(100); }
-  }
+  await until("tauri-driver", async () => (await fetch(`http://127.0.0.1:${driverPort}/status`)).ok);
   session = (await wd("POST", "/session", {
     capabilities: { alwaysMatch: { "tauri:options": { application: app } } },
   })).sessionId;
@@ -55,12 +55,17 @@ try {
     const url = await wd("GET", `${s}/url`);
     return url.startsWith(`http://127.0.0.1:${port}/`);
   });
-  await until("the status page", async () => {
+  const statusPage = async () => {
     try {
       const el = await wd("POST", `${s}/element`, { using: "css selector", value: "section[aria-label='Server']" });
       return !!el[ELEMENT];
     } catch { return false; }
-  });
+  };
+  await until("the status page", statusPage);
+  // The window was opened as the owner: the key is kept and out of the address bar.
+  const owned = await wd("POST", `${s}/execute/sync`, { script: "return [localStorage.getItem('ccproxy.owner'), location.pathname + location.hash];", args: [] });
+  assert.ok(owned[0] && owned[0].length >= 43, JSON.stringify(owned));
+  assert.equal(owned[1], "/status");
   const title = await wd("GET", `${s}/title`);
   assert.match(title, /CCProxy/);
   const invoke = (cmd) => wd("POST", `${s}/execute/async`, {
@@ -79,7 +84,7 @@ try {
   if (shots) {
     mkdirSync(shots, { recursive: true });
     await wd("POST", `${s}/refresh`, {});
-    await sleep(1500);
+    await until("the status page after the refresh", statusPage);
     const png = await wd("GET", `${s}/screenshot`);
     writeFileSync(`${shots}/app-window.png`, Buffer.from(png, "base64"));
   }

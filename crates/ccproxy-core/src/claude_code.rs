@@ -147,7 +147,7 @@ impl ClaudeCode {
                         cc.refill("", None);
                     }
                 }
-                Err(e) => tracing::warn!("Claude Code mode (/cc) is unavailable: {e}"),
+                Err(e) => tracing::warn!("Claude Code mode (/sdk) is unavailable: {e}"),
             }
             drop(cc);
             let mut tick = tokio::time::interval(Duration::from_secs(5));

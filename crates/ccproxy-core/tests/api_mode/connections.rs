@@ -33,21 +33,19 @@ async fn health_on(stream: &mut TcpStream) -> String {
     let mut response = Vec::new();
     let mut byte = [0u8; 1];
     let read = async {
-        loop {
-            while !response.ends_with(b"\r\n\r\n") {
-                assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed early");
-                response.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
-            let length: usize = head
-                .split("content-length:")
-                .nth(1)
-                .and_then(|v| v.split("\r\n").next())
-                .map_or(0, |v| v.trim().parse().unwrap());
-            let mut body = vec![0u8; length];
-            stream.read_exact(&mut body).await.unwrap();
-            return head.lines().next().unwrap_or_default().to_string();
+        while !response.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed early");
+            response.push(byte[0]);
         }
+        let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
+        let length: usize = head
+            .split("content-length:")
+            .nth(1)
+            .and_then(|v| v.split("\r\n").next())
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.unwrap();
+        head.lines().next().unwrap_or_default().to_string()
     };
     tokio::time::timeout(PATIENCE, read)
         .await
