@@ -58,6 +58,43 @@ pub struct ResponseContext {
     /// The tool forced to produce `response_format: json_schema` output, whose input is
     /// returned as the message content.
     pub structured_tool: Option<String>,
+    /// Function tools the client grouped in a Responses `namespace`, by the flat name Claude
+    /// saw; its calls are answered with the namespace and the tool's own name again.
+    pub namespaced: Vec<NamespacedTool>,
+}
+
+/// A function tool of a Responses `namespace` tool, flattened for Claude.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespacedTool {
+    /// The name Claude calls it by.
+    pub flat: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl NamespacedTool {
+    /// The flat name of `name` in `namespace`: joined by `__` (nothing when the namespace already
+    /// ends in `_`, as Codex's `mcp__server__` do), any character a Claude tool name may not hold
+    /// replaced by `_`, at most 128 characters.
+    pub fn flat_name(namespace: &str, name: &str) -> String {
+        let joint = if namespace.ends_with('_') { "" } else { "__" };
+        format!("{namespace}{joint}{name}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(128)
+            .collect()
+    }
+
+    /// The namespaced tool Claude knows as `flat`, if any.
+    pub fn find<'a>(tools: &'a [NamespacedTool], flat: &str) -> Option<&'a NamespacedTool> {
+        tools.iter().find(|t| t.flat == flat)
+    }
 }
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.

@@ -128,6 +128,7 @@ fn ctx(id: &str) -> ResponseContext {
         model: "gpt-4o".into(),
         include_usage: true,
         structured_tool: None,
+        namespaced: Vec::new(),
     }
 }
 

@@ -229,10 +229,6 @@ fn refusals_name_the_field() {
             "stream",
         ),
         (
-            json!({"model": "m", "messages": m(), "tools": [{"type": "web_search"}]}),
-            "tools[0].type",
-        ),
-        (
             json!({"model": "m", "messages": m(), "tool_choice": "sometimes"}),
             "tool_choice",
         ),
@@ -292,6 +288,7 @@ fn ctx(include_usage: bool, structured: Option<&str>) -> ResponseContext {
         model: "gpt-4o".into(),
         include_usage,
         structured_tool: structured.map(String::from),
+        namespaced: Vec::new(),
     }
 }
 
@@ -562,5 +559,37 @@ fn errors_and_truncation_in_the_stream() {
     assert_eq!(
         chunks.last().unwrap()["error"]["code"],
         "stream_interrupted"
+    );
+}
+
+/// A tool of another type than `function` (a hosted one) is left out and reported, not a 400;
+/// when none is left, a `tool_choice` among them goes too.
+#[test]
+fn other_tool_types_are_left_out_and_reported() {
+    let m = || json!([{"role": "user", "content": "hi"}]);
+    let t = check(json!({"model": "m", "messages": m(), "tools": [
+        {"type": "web_search"},
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+    ]}));
+    assert_eq!(t.body["tools"].as_array().unwrap().len(), 1);
+    assert!(
+        t.ignored
+            .iter()
+            .any(|i| i.starts_with("tools[0] (a `web_search` tool")),
+        "{:?}",
+        t.ignored
+    );
+    let t = check(
+        json!({"model": "m", "messages": m(), "tools": [{"type": "web_search"}], "tool_choice": "required"}),
+    );
+    assert!(
+        t.body.get("tools").is_none() && t.body.get("tool_choice").is_none(),
+        "{}",
+        t.body
+    );
+    assert!(
+        t.ignored.iter().any(|i| i.starts_with("tool_choice")),
+        "{:?}",
+        t.ignored
     );
 }

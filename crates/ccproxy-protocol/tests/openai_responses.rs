@@ -104,10 +104,6 @@ fn request_errors_name_responses_fields() {
             json!({"model": "m", "input": "x", "reasoning": {"effort": "max"}}),
             "reasoning.effort",
         ),
-        (
-            json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}]}),
-            "tools[0].type",
-        ),
     ];
     for (req, param) in cases {
         let e = translate(&req, &opts(&[])).unwrap_err();
@@ -122,6 +118,7 @@ fn ctx() -> ResponseContext {
         model: "gpt-4o".into(),
         include_usage: false,
         structured_tool: None,
+        namespaced: Vec::new(),
     }
 }
 
@@ -292,4 +289,76 @@ fn a_broken_stream_fails_the_response() {
         events.last().unwrap().1["response"]["error"]["code"],
         "stream_interrupted"
     );
+}
+
+/// Codex CLI's default tools: function tools, a `namespace` of an MCP server's tools and hosted
+/// tools. None fails the request: namespaced tools are flattened for Claude (and a history call
+/// of one goes back flat), hosted ones are left out and reported, a hosted `tool_choice` too.
+#[test]
+fn namespace_tools_are_flattened_and_hosted_tools_left_out() {
+    let req = json!({
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "find it"},
+            {"type": "function_call", "call_id": "c1", "namespace": "mcp__docs__", "name": "search", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "none"},
+        ],
+        "tools": [
+            {"type": "function", "name": "shell", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "mcp__docs__", "description": "Docs", "tools": [
+                {"type": "function", "name": "search", "description": "Search", "strict": false, "parameters": {"type": "object"}},
+                {"type": "function", "name": "open.page", "parameters": {"type": "object"}},
+            ]},
+            {"type": "namespace", "name": "tasks", "tools": [{"type": "function", "name": "add", "parameters": {"type": "object"}}]},
+            {"type": "web_search", "external_web_access": false},
+            {"type": "image_generation"},
+        ],
+        "tool_choice": {"type": "web_search"},
+    });
+    let t = translate(&req, &opts(&[])).unwrap();
+    let names: Vec<&str> = t.body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "shell",
+            "mcp__docs__search",
+            "mcp__docs__open_page",
+            "tasks__add"
+        ]
+    );
+    assert_eq!(t.body["tools"][1]["description"], "Search");
+    assert!(t.body.get("tool_choice").is_none(), "{}", t.body);
+    assert_eq!(t.namespaced.len(), 3);
+    assert_eq!(t.namespaced[1].name, "open.page");
+    let ignored = t.ignored.join("; ");
+    for needle in [
+        "tools[3] (a `web_search` tool",
+        "tools[4] (a `image_generation` tool",
+        "tool_choice (a `web_search` tool",
+    ] {
+        assert!(ignored.contains(needle), "{ignored}");
+    }
+    let call = &t.body["messages"][1]["content"][0];
+    assert_eq!(call["type"], "tool_use");
+    assert_eq!(call["name"], "mcp__docs__search");
+
+    // Claude's call of a flat name comes back with its namespace and own name.
+    let mut context = ctx();
+    context.namespaced = t.namespaced.clone();
+    let message = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "mcp__docs__open_page", "input": {"u": 1}},
+            {"type": "tool_use", "id": "toolu_2", "name": "shell", "input": {}},
+        ],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 1}});
+    let r = translate_response(&message, &context, &Echo::default());
+    assert_eq!(r["output"][0]["name"], "open.page");
+    assert_eq!(r["output"][0]["namespace"], "mcp__docs__");
+    assert_eq!(r["output"][1]["name"], "shell");
+    assert!(r["output"][1].get("namespace").is_none());
 }

@@ -114,14 +114,14 @@ impl Source {
 pub enum Renderer {
     /// Anthropic SSE frames, as they are.
     Messages,
-    Chat(ChatStream),
+    Chat(Box<ChatStream>),
     Responses(Box<ResponsesStream>),
 }
 
 impl Renderer {
     pub fn new(surface: Surface, parsed: &Parsed) -> Self {
         match (surface, parsed.ctx.clone()) {
-            (Surface::Chat, Some(ctx)) => Self::Chat(ChatStream::new(ctx)),
+            (Surface::Chat, Some(ctx)) => Self::Chat(Box::new(ChatStream::new(ctx))),
             (Surface::Responses, Some(ctx)) => Self::Responses(Box::new(ResponsesStream::new(
                 ctx,
                 parsed.echo.clone().unwrap_or_default(),

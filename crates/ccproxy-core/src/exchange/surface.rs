@@ -107,6 +107,7 @@ impl Surface {
             model: translated.requested_model.clone(),
             include_usage: translated.include_usage,
             structured_tool: translated.structured_tool.clone(),
+            namespaced: translated.namespaced.clone(),
         };
         Ok(Parsed {
             anthropic: translated.body,

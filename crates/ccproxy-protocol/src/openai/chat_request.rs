@@ -28,6 +28,8 @@ pub struct Translated {
     pub ignored: Vec<String>,
     /// The tool forced to carry `response_format: json_schema` output.
     pub structured_tool: Option<String>,
+    /// Responses `namespace` tools, flattened (empty for Chat Completions).
+    pub namespaced: Vec<crate::openai::NamespacedTool>,
 }
 
 /// Fields that are translated.
@@ -332,7 +334,10 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<Value>), RequestError> {
     Ok((system, out))
 }
 
-fn tools(req: &Value) -> Result<Option<Vec<Value>>, RequestError> {
+/// The client's function tools as Anthropic tools. A tool of another type (a hosted tool such
+/// as `web_search`, which only OpenAI can run) never fails the request: it is left out and named
+/// in `dropped`.
+fn tools(req: &Value, dropped: &mut Vec<String>) -> Result<Option<Vec<Value>>, RequestError> {
     let (list, param) = match (is_set(req.get("tools")), is_set(req.get("functions"))) {
         (Some(t), _) => (t, "tools"),
         (None, Some(f)) => (f, "functions"),
@@ -350,10 +355,10 @@ fn tools(req: &Value) -> Result<Option<Vec<Value>>, RequestError> {
             match tool["type"].as_str() {
                 Some("function") => &tool["function"],
                 Some(other) => {
-                    return Err(RequestError::new(
-                        format!("{p}.type"),
-                        format!("tool type `{other}` is not supported; only function tools"),
-                    ))
+                    dropped.push(format!(
+                        "{p} (a `{other}` tool: only function tools reach Claude)"
+                    ));
+                    continue;
                 }
                 None => return Err(RequestError::new(format!("{p}.type"), "is required")),
             }
@@ -534,8 +539,13 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
         ignored.push("temperature>1 (clamped to 1)".into());
     }
 
-    let mut tools = tools(req)?;
+    let mut tools = tools(req, &mut ignored)?.filter(|t| !t.is_empty());
     let mut choice = tool_choice(req)?;
+    if tools.is_none() && choice.is_some() && req.get("tools").is_some_and(|t| !t.is_null()) {
+        // Every tool was left out: a choice among them means nothing upstream.
+        choice = None;
+        ignored.push("tool_choice (no function tools left)".into());
+    }
     if req["parallel_tool_calls"] == false {
         let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
         if c["type"] != "none" {
@@ -657,5 +667,6 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
         requested_model,
         ignored,
         structured_tool,
+        namespaced: Vec::new(),
     })
 }

@@ -12,7 +12,7 @@ mod stream;
 pub use request::translate;
 pub use stream::ResponsesStream;
 
-use super::ResponseContext;
+use super::{NamespacedTool, ResponseContext};
 use serde_json::{json, Value};
 
 /// The request settings echoed in a response object.
@@ -106,8 +106,24 @@ fn reasoning_item(id: String, text: &str) -> Value {
     json!({"type": "reasoning", "id": id, "summary": [{"type": "summary_text", "text": text}]})
 }
 
-fn call_item(id: String, call_id: &Value, name: &Value, arguments: &str, status: &str) -> Value {
-    json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments, "status": status})
+/// A `function_call` item; a call of a namespaced tool has its namespace and own name again.
+fn call_item(
+    ctx: &ResponseContext,
+    id: String,
+    call_id: &Value,
+    name: &Value,
+    arguments: &str,
+    status: &str,
+) -> Value {
+    let mut item = json!({"type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments, "status": status});
+    if let Some(tool) = name
+        .as_str()
+        .and_then(|flat| NamespacedTool::find(&ctx.namespaced, flat))
+    {
+        item["name"] = tool.name.clone().into();
+        item["namespace"] = tool.namespace.clone().into();
+    }
+    item
 }
 
 /// Translates a whole Anthropic message into a Response object.
@@ -137,6 +153,7 @@ pub fn translate_response(message: &Value, ctx: &ResponseContext, echo: &Echo) -
                 ));
             }
             Some("tool_use") => output.push(call_item(
+                ctx,
                 item_id(ctx, "fc", i),
                 &block["id"],
                 &block["name"],

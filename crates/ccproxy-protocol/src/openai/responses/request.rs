@@ -3,7 +3,7 @@
 //! Responses field they came from (e.g. `input[2].call_id`).
 
 use crate::openai::chat_request::{self, Options, Translated};
-use crate::openai::RequestError;
+use crate::openai::{NamespacedTool, RequestError};
 use serde_json::{json, Map, Value};
 
 /// Fields translated here; everything else goes to the Chat Completions policy.
@@ -108,10 +108,17 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
                         origins.push(p);
                     }
                     "function_call" => {
+                        // A call of a namespaced tool goes back under the flat name Claude knows.
+                        let name = match (item["namespace"].as_str(), item["name"].as_str()) {
+                            (Some(namespace), Some(name)) => {
+                                Value::String(NamespacedTool::flat_name(namespace, name))
+                            }
+                            _ => item["name"].clone(),
+                        };
                         let call = json!({
                             "id": item["call_id"],
                             "type": "function",
-                            "function": {"name": item["name"], "arguments": item["arguments"]},
+                            "function": {"name": name, "arguments": item["arguments"]},
                         });
                         // Consecutive calls belong to one assistant turn.
                         let joins = out.last().is_some_and(|m| {
@@ -167,6 +174,54 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
         }
     }
     Ok((out, origins))
+}
+
+/// Responses tools as Chat Completions tools: `function` tools as they are; the function tools
+/// of a `namespace` (Codex groups each MCP server's tools so) flattened under a name Claude
+/// accepts, remembered in `namespaced`; anything else — hosted tools only OpenAI runs
+/// (`web_search`, `file_search`, `code_interpreter`, `computer_use`, `image_generation`,
+/// `mcp`, …) and `custom` ones — left out and named in `dropped`, never failing the request.
+fn chat_tools(
+    tools: &[Value],
+    namespaced: &mut Vec<NamespacedTool>,
+    dropped: &mut Vec<String>,
+) -> Vec<Value> {
+    let function = |name: &Value, t: &Value| {
+        json!({"type": "function", "function": {
+            "name": name, "description": t["description"], "parameters": t["parameters"]}})
+    };
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        match t["type"].as_str() {
+            Some("function") => out.push(function(&t["name"], t)),
+            Some("namespace") => {
+                let namespace = t["name"].as_str().unwrap_or_default();
+                for (k, inner) in t["tools"].as_array().into_iter().flatten().enumerate() {
+                    let Some(name) = inner["name"]
+                        .as_str()
+                        .filter(|_| inner["type"] == "function")
+                    else {
+                        dropped.push(format!(
+                            "tools[{i}].tools[{k}] (only function tools reach Claude)"
+                        ));
+                        continue;
+                    };
+                    let flat = NamespacedTool::flat_name(namespace, name);
+                    out.push(function(&Value::String(flat.clone()), inner));
+                    namespaced.push(NamespacedTool {
+                        flat,
+                        namespace: namespace.into(),
+                        name: name.into(),
+                    });
+                }
+            }
+            Some(other) => dropped.push(format!(
+                "tools[{i}] (a `{other}` tool: only function tools reach Claude)"
+            )),
+            None => out.push(t.clone()),
+        }
+    }
+    out
 }
 
 /// Renames a Chat Completions field path back to the Responses field it came from.
@@ -225,24 +280,39 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
     if let Some(effort) = req["reasoning"].get("effort") {
         chat.insert("reasoning_effort".into(), effort.clone());
     }
+    let mut namespaced = Vec::new();
+    let mut dropped = Vec::new();
     if let Some(tools) = req["tools"].as_array() {
-        let tools: Vec<Value> = tools
-            .iter()
-            .map(|t| match t["type"].as_str() {
-                Some("function") => json!({"type": "function", "function": {
-                    "name": t["name"], "description": t["description"], "parameters": t["parameters"]}}),
-                _ => t.clone(),
-            })
-            .collect();
+        let tools = chat_tools(tools, &mut namespaced, &mut dropped);
         chat.insert("tools".into(), Value::Array(tools));
     }
     match &req["tool_choice"] {
         Value::Null => {}
         Value::Object(c) if c.get("type").and_then(Value::as_str) == Some("function") => {
+            let name = match (c.get("namespace").and_then(Value::as_str), c.get("name")) {
+                (Some(namespace), Some(Value::String(name))) => {
+                    Value::String(NamespacedTool::flat_name(namespace, name))
+                }
+                (_, name) => name.cloned().unwrap_or(Value::Null),
+            };
             chat.insert(
                 "tool_choice".into(),
-                json!({"type": "function", "function": {"name": c.get("name")}}),
+                json!({"type": "function", "function": {"name": name}}),
             );
+        }
+        // `allowed_tools` narrows the choice to some tools: its mode is the choice.
+        Value::Object(c) if c.get("type").and_then(Value::as_str) == Some("allowed_tools") => {
+            chat.insert(
+                "tool_choice".into(),
+                c.get("mode").cloned().unwrap_or("auto".into()),
+            );
+        }
+        // A hosted tool forced: it was left out, so the model chooses.
+        Value::Object(c) if c.get("type").is_some_and(Value::is_string) => {
+            dropped.push(format!(
+                "tool_choice (a `{}` tool: only function tools reach Claude)",
+                c["type"].as_str().unwrap_or_default()
+            ));
         }
         other => {
             chat.insert("tool_choice".into(), other.clone());
@@ -258,6 +328,8 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
     }
     let mut translated =
         chat_request::translate(&Value::Object(chat), opts).map_err(|e| rename(e, &origins))?;
+    translated.namespaced = namespaced;
+    translated.ignored.extend(dropped);
     for (key, value) in object {
         let known = RESPONSES_FIELDS.contains(&key.as_str()) || key == "previous_response_id";
         if value.is_null() || known {

@@ -155,6 +155,7 @@ impl ResponsesStream {
                     }
                     Item::Call { call_id, name, .. } => {
                         let added = call_item(
+                            &self.ctx,
                             item_id(&self.ctx, "fc", o),
                             call_id,
                             name,
@@ -250,7 +251,14 @@ impl ResponsesStream {
                             arguments
                         };
                         let id = item_id(&ctx, "fc", output);
-                        let done = call_item(id.clone(), &call_id, &name, &arguments, "completed");
+                        let done = call_item(
+                            &self.ctx,
+                            id.clone(),
+                            &call_id,
+                            &name,
+                            &arguments,
+                            "completed",
+                        );
                         self.output[output] = done.clone();
                         out.push(self.event(
                             "response.function_call_arguments.done",
