@@ -4,17 +4,25 @@
 
 const TOKEN_KEY = "ccproxy.token";
 const token = () => localStorage.getItem(TOKEN_KEY) || "";
-// The owner key (see the server's `owner` module): the desktop window and `ccproxy ui` open the
-// page at `#page&owner=KEY`; it is kept for this origin and taken out of the address bar.
+// The owner key (see the server's `owner` module): the desktop window and `ccproxy ui` open a
+// page as `/status#owner=KEY`; it is kept for this origin and taken out of the address bar.
 const OWNER_KEY = "ccproxy.owner";
 const owner = () => localStorage.getItem(OWNER_KEY) || "";
+
+/** The page shown: every page has a path (`/dashboard`); `/#dashboard` works too. */
+function pageOf() {
+  const named = location.hash.slice(1).split("&").find((part) => part && !part.includes("="));
+  return pages[named] ? named : location.pathname.slice(1);
+}
+let shown = null;
+
 function takeOwnerKey() {
-  const [page, ...params] = location.hash.slice(1).split("&");
-  const given = new URLSearchParams(params.join("&")).get("owner");
-  if (given) {
-    localStorage.setItem(OWNER_KEY, given);
-    history.replaceState(null, "", location.pathname + (page ? "#" + page : ""));
-  }
+  const params = new URLSearchParams(location.hash.slice(1));
+  const given = params.get("owner");
+  if (!given) return;
+  localStorage.setItem(OWNER_KEY, given);
+  const named = location.hash.slice(1).split("&").find((part) => part && !part.includes("="));
+  history.replaceState(null, "", location.pathname + (named ? "#" + named : ""));
 }
 
 /** `h("div", {class: "x"}, "text", child)` → an element; text is never parsed as HTML. */
@@ -210,7 +218,7 @@ pages.login = async (main) => {
         const r = await api("/oauth/login");
         window.open(r.authorize_url, "_blank", "noopener");
         const deadline = Date.now() + r.expires_in_secs * 1000;
-        while (Date.now() < deadline && location.hash === "#login") {
+        while (Date.now() < deadline && pageOf() === "login") {
           await new Promise((ok) => setTimeout(ok, 1000));
           const s = await api("/oauth/status");
           if (s.logged_in) { result.textContent = "Logged in as " + (s.account_email || "your account") + "."; setTimeout(route, 800); return; }
@@ -416,7 +424,7 @@ async function saveSettings(changes, result, before) {
         if (health.ok && i > 1) {
           if (target !== location.origin) {
             // Storage is per origin: the owner key goes along to the new address.
-            location.href = target + "/" + location.hash + (owner() ? "&owner=" + owner() : "");
+            location.href = target + "/" + (pageOf() || "settings") + (owner() ? "#owner=" + owner() : "");
             return;
           }
           result.textContent = "Saved; the server restarted with the new settings.";
@@ -488,10 +496,11 @@ pages.settings = async (main) => {
 async function route() {
   if (live) { live.abort(); live = null; }
   takeOwnerKey();
-  const name = (location.hash || "#status").slice(1).split("&")[0];
+  const name = pageOf() || "status";
+  shown = name;
   const page = pages[name] ? name : "status";
   for (const a of document.querySelectorAll("nav a")) {
-    if (a.getAttribute("href") === "#" + page) a.setAttribute("aria-current", "page");
+    if (a.getAttribute("href") === "/" + page) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   const main = document.getElementById("main");
@@ -505,5 +514,19 @@ async function route() {
   }
 }
 
-window.addEventListener("hashchange", () => { route(); document.getElementById("main").focus(); });
+window.addEventListener("hashchange", () => {
+  takeOwnerKey();
+  // `#main` (the skip link) is not a page: only a change of page renders anew.
+  if ((pageOf() || "status") !== shown) { route(); document.getElementById("main").focus(); }
+});
+window.addEventListener("popstate", () => route());
+// The nav's links are real paths; a plain click changes the page without a reload.
+document.querySelector("nav").addEventListener("click", (e) => {
+  const a = e.target.closest("a");
+  if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  history.pushState(null, "", a.getAttribute("href"));
+  route();
+  document.getElementById("main").focus();
+});
 route();

@@ -108,7 +108,7 @@ test("status page shows the server, both modes and the quota", async () => {
   assert.match(text, /Credentialsmissing/);
   assert.match(text, /CLInot found/);
   assert.match(text, /no response from upstream has been seen yet/);
-  assert.equal(await page.getAttribute("nav a[href='#status']", "aria-current"), "page");
+  assert.equal(await page.getAttribute("nav a[href='/status']", "aria-current"), "page");
   noConsoleErrors();
   await shot("status");
 });
@@ -143,6 +143,28 @@ test("log in with a pasted code (manual fallback)", async () => {
   await page.fill("#manual-code", code);
   await page.click("#manual-submit");
   await page.waitForSelector("#logout", { timeout: 10000 });
+  noConsoleErrors();
+});
+
+test("every page has a path of its own, and the nav moves between them without a reload", async () => {
+  errors = [];
+  await page.goto(`${base()}/dashboard`);
+  await page.waitForSelector("#total-requests");
+  assert.equal(await page.getAttribute("nav a[href='/dashboard']", "aria-current"), "page");
+  await page.evaluate(() => { window.__same = true; });
+  await page.click("nav a[href='/connect']");
+  await page.waitForSelector("pre");
+  assert.equal(page.url(), `${base()}/connect`);
+  assert.equal(await page.evaluate(() => window.__same), true, "no reload");
+  await page.goBack();
+  await page.waitForSelector("#total-requests");
+  assert.equal(page.url(), `${base()}/dashboard`);
+  // The skip link is not a page: it keeps the page shown.
+  await page.focus("a.skip");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => location.hash === "#main");
+  await page.waitForSelector("#total-requests");
+  assert.equal(await page.getAttribute("nav a[href='/dashboard']", "aria-current"), "page");
   noConsoleErrors();
 });
 
@@ -203,13 +225,13 @@ test("only the owner may change settings: a plain page cannot, the owner link ca
   assert.doesNotMatch(readFileSync(join(home, "ccproxy.toml"), "utf8"), /pool_size/);
   // What the tray app and `ccproxy ui` open: the key is kept and leaves the address bar.
   const published = JSON.parse(readFileSync(join(home, ".local/share/ccproxy/owner.json"), "utf8"));
-  assert.ok(published.link.startsWith(`${base()}/#status&owner=`), published.link);
-  const key = published.link.split("&owner=")[1];
+  assert.ok(published.link.startsWith(`${base()}/status#owner=`), published.link);
+  const key = published.link.split("#owner=")[1];
   errors = []; // the refusal above is a 403 the browser reports in the console
   await page.goto("about:blank");
-  await page.goto(published.link.replace("#status", "#settings"));
+  await page.goto(published.link.replace("/status#", "/settings#"));
   await page.waitForSelector("#settings-save");
-  assert.equal(page.url(), `${base()}/#settings`);
+  assert.equal(page.url(), `${base()}/settings`);
   assert.equal(await page.evaluate(() => localStorage.getItem("ccproxy.owner")), key);
   assert.equal(await page.locator("#settings-owner").count(), 0);
   noConsoleErrors();
@@ -241,7 +263,7 @@ test("settings are saved to the file and the server restarts on the new port", a
   await page.fill("#set-claude-pool_size", "3");
   await page.fill("#set-claude-allowed_tools", "Read, Bash(git:*)");
   await page.click("#settings-save");
-  await page.waitForURL(`http://127.0.0.1:${newPort}/#settings`, { timeout: 60000 });
+  await page.waitForURL(`http://127.0.0.1:${newPort}/settings`, { timeout: 60000 });
   port = newPort;
   await page.waitForSelector("#settings-save");
   assert.equal(await page.inputValue("#set-claude-pool_size"), "3");

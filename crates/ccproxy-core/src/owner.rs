@@ -50,14 +50,10 @@ pub fn ui_origin(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
-/// The web UI at `page` (`status`, `settings`, …) with the owner key in the fragment; the page
+/// The web UI at `page` (`status`, `dashboard`, …) with the owner key in the fragment; the page
 /// stores the key and takes it out of the address bar.
 pub fn link(addr: SocketAddr, page: &str) -> String {
-    format!(
-        "{}/#{page}&owner={}",
-        ui_origin(addr),
-        key().expose_secret()
-    )
+    format!("{}/{page}#owner={}", ui_origin(addr), key().expose_secret())
 }
 
 /// Where [`publish`] writes, when there is a data folder.

@@ -100,7 +100,11 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/{*path}", get(ui::file))
         .route("/favicon.ico", get(ui::favicon))
         .route("/oauth/callback", get(oauth::callback))
-        .route("/callback", get(oauth::callback))
+        .route("/callback", get(oauth::callback));
+    // Every page of the UI at a path of its own (`/dashboard`), to bookmark or open from a tool.
+    let public = ui::PAGES
+        .iter()
+        .fold(public, |router, page| router.route(page, get(ui::index)))
         .route_layer(gate(Gate::PUBLIC));
 
     let mut models = Router::new();

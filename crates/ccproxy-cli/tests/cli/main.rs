@@ -611,7 +611,7 @@ async fn ccproxy_ui_links_the_owner_to_the_running_server() {
     let (code, link, err) = run(ccproxy(home.path()).args(["ui", "--no-browser"]));
     assert_eq!(code, 0, "{err}");
     let link = link.trim();
-    let prefix = format!("http://{}/#status&owner=", served.addr);
+    let prefix = format!("http://{}/status#owner=", served.addr);
     let key = link
         .strip_prefix(&prefix)
         .unwrap_or_else(|| panic!("{link}"));

@@ -66,7 +66,7 @@ fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
     r
 }
 
-/// `GET /`: the UI.
+/// `GET /` and every path of [`PAGES`]: the UI.
 pub async fn index() -> Response {
     let mut r = asset("text/html; charset=utf-8", INDEX);
     r.headers_mut().insert(
@@ -80,6 +80,16 @@ pub async fn index() -> Response {
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
     r
 }
+
+/// The UI's pages, each served at a path of its own (the page's script shows the one asked for).
+pub const PAGES: [&str; 6] = [
+    "/status",
+    "/login",
+    "/token",
+    "/connect",
+    "/dashboard",
+    "/settings",
+];
 
 /// `GET /favicon.ico` (browsers ask for it whatever the page says).
 pub async fn favicon() -> Response {

@@ -22,6 +22,12 @@ async fn the_page_and_assets_are_open_everything_else_needs_the_token() {
     assert!(r.headers().contains_key("content-security-policy"));
     assert!(r.text().await.unwrap().contains("<title>CCProxy</title>"));
     for (path, kind) in [
+        ("/status", "text/html"),
+        ("/dashboard", "text/html"),
+        ("/settings", "text/html"),
+        ("/login", "text/html"),
+        ("/connect", "text/html"),
+        ("/token", "text/html"),
         ("/ui/app.js", "text/javascript"),
         ("/ui/app.css", "text/css"),
         ("/ui/vendor/uplot/uPlot.iife.min.js", "text/javascript"),
@@ -232,7 +238,7 @@ async fn only_the_owner_changes_settings() {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&published).unwrap()).unwrap();
     assert_eq!(doc["url"], url(""));
     let link = doc["link"].as_str().unwrap();
-    let key = link.split_once("&owner=").unwrap().1;
+    let key = link.split_once("#owner=").unwrap().1;
     assert_eq!(key, owner_key());
     // The page load never hands the key out.
     let page = http.get(url("/")).send().await.unwrap();
