@@ -133,6 +133,9 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
             scenario = "cli-tool".into();
         }
     }
+    if let Some(problem) = tools_problem(&parsed) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", &problem);
+    }
     match scenario.as_str() {
         "error-429" => error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -219,7 +222,7 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
             let message = if scenario == "cli-tool" {
                 cli_tool_message(&model, &parsed)
             } else {
-                scripted_message(&model, &scenario)
+                scripted_message(&model, &scenario, &parsed)
             };
             if streaming {
                 let events = events_for(&message);
@@ -318,13 +321,49 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
 }
 
 /// The whole message of a scripted scenario.
-fn scripted_message(model: &str, scenario: &str) -> Value {
+/// What the real API says of a request's `tools`: a client tool needs an `input_schema` and a
+/// name of at most 128 letters, digits, `_` and `-`; server tools (`web_search_20250305`, …)
+/// carry a versioned `type` instead.
+fn tools_problem(request: &Value) -> Option<String> {
+    for (i, tool) in request["tools"].as_array()?.iter().enumerate() {
+        if tool["type"].as_str().is_some_and(|t| t != "custom") {
+            continue;
+        }
+        let name = tool["name"].as_str().unwrap_or_default();
+        let valid = (1..=128).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Some(format!(
+                "tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+            ));
+        }
+        if !tool["input_schema"].is_object() {
+            return Some(format!("tools.{i}.custom.input_schema: Field required"));
+        }
+    }
+    None
+}
+
+/// `tools`: two calls of the request's weather tool (the first tool whose name ends in
+/// `weather`, e.g. a flattened `mcp__wx__weather`; `weather` when there is none).
+fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
+    let weather = request["tools"]
+        .as_array()
+        .and_then(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str())
+                .find(|n| n.ends_with("weather"))
+        })
+        .unwrap_or("weather");
     let (content, stop) = match scenario {
         "tools" => (
             json!([
                 {"type": "text", "text": "I'll check both cities."},
-                {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "toolu_02", "name": "weather", "input": {"city": "Oslo", "units": "celsius"}}
+                {"type": "tool_use", "id": "toolu_01", "name": weather, "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "toolu_02", "name": weather, "input": {"city": "Oslo", "units": "celsius"}}
             ]),
             "tool_use",
         ),

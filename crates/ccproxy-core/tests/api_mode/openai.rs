@@ -370,3 +370,72 @@ async fn an_undecodable_upstream_event_ends_the_stream_with_an_error() {
     assert!(text.contains("event: response.failed"), "{text}");
     assert!(!text.contains("event: response.completed"), "{text}");
 }
+
+/// Codex CLI's default request shape on `/api/v1/responses`: function tools, an MCP server's
+/// tools grouped in a `namespace` (one named with a dot, which upstream refuses in a tool name),
+/// and hosted tools. It is answered (it was a 400), upstream sees only valid flat function tools
+/// (the mock refuses others, as the real API does), the hosted ones are reported, and Claude's
+/// calls come back with their namespace and own name.
+#[tokio::test]
+async fn codex_tools_reach_claude_and_come_back_namespaced() {
+    let h = Harness::new().await;
+    let r = h
+        .http
+        .post(h.url("/api/v1/responses"))
+        .header("x-mock", "tools")
+        .json(&json!({
+            "model": "gpt-4o",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "weather?"}]}],
+            "tools": [
+                {"type": "function", "name": "shell", "strict": false, "parameters": {"type": "object"}},
+                {"type": "namespace", "name": "mcp__wx__", "description": "Weather server", "tools": [
+                    {"type": "function", "name": "weather", "strict": false, "parameters": {"type": "object"}},
+                    {"type": "function", "name": "radar.map", "strict": false, "parameters": {"type": "object"}},
+                ]},
+                {"type": "web_search", "external_web_access": false},
+            ],
+            "tool_choice": "auto",
+            "parallel_tool_calls": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ignored = r.headers()["x-ccproxy-ignored-params"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ignored.contains("`web_search` tool"), "{ignored}");
+    let v: Value = r.json().await.unwrap();
+    let sent = body_json(&h.mock.requests()[0].body);
+    let names: Vec<&str> = sent["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shell", "mcp__wx__weather", "mcp__wx__radar_map"]);
+    let calls: Vec<&Value> = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "function_call")
+        .collect();
+    assert_eq!(calls.len(), 2, "{v}");
+    assert_eq!(calls[0]["name"], "weather");
+    assert_eq!(calls[0]["namespace"], "mcp__wx__");
+
+    // The mock refuses what upstream refuses: a dotted tool name sent as it is.
+    let r = h
+        .http
+        .post(h.url("/api/v1/messages"))
+        .json(
+            &json!({"model": "claude-sonnet-4-20250514", "max_tokens": 5,
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "radar.map", "input_schema": {"type": "object"}}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "invalid_request_error").await;
+}
