@@ -28,7 +28,7 @@ use crate::record::{BodyKind, DraftCell};
 use crate::state::AppState;
 use crate::upstream;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ccproxy_protocol::error::ErrorKind;
@@ -156,7 +156,7 @@ async fn pass_through(
         Some(query) => format!("{path}?{query}"),
         None => path.to_string(),
     };
-    let sent = upstream::call(state, draft.as_ref(), headers, &target, body).await?;
+    let sent = upstream::call(state, draft.as_ref(), Method::POST, headers, &target, body).await?;
     Ok(upstream::response(sent, draft))
 }
 
@@ -245,6 +245,7 @@ async fn translated(
     let sent = upstream::call(
         state,
         draft.as_ref(),
+        Method::POST,
         &translated_headers(client_headers),
         "/v1/messages",
         anthropic,

@@ -1,10 +1,11 @@
 //! The router, built from sub-routers by what they serve — public (health, the web UI's files,
 //! the OAuth callback), the model routes of both modes, and the rest (status, models, settings,
-//! OAuth, logs and metrics) — each with the admission its callers need ([`guard::Gate`]). Model
+//! OAuth, logs and metrics, and every other `/api/` path, forwarded upstream) — each with the admission its callers need ([`guard::Gate`]). Model
 //! routes are data: a path, the [`Surface`] it speaks and the [`Backend`] that answers, run by
 //! [`exchange::run`].
 
 mod claude_code;
+mod forward;
 mod info;
 mod logs;
 mod oauth;
@@ -16,7 +17,7 @@ use crate::guard::{self, Gate};
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use ccproxy_protocol::error::ErrorKind;
 use std::sync::Arc;
@@ -133,6 +134,8 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/oauth/login", get(oauth::login))
         .route("/oauth/status", get(oauth::status))
         .route("/oauth/logout", post(oauth::logout))
+        // Everything else under /api/ is upstream's.
+        .route("/api/{*path}", any(forward::forward))
         .route_layer(gate(Gate::token(ErrorShape::Anthropic)));
 
     public

@@ -204,17 +204,18 @@ pub fn response(upstream: reqwest::Response, draft: Option<DraftCell>) -> Respon
     response
 }
 
-/// Sends an Anthropic request upstream with the OAuth token, refreshing and resending once on a
+/// Sends a request upstream (`method` and `path_and_query` on the API's base URL) with the OAuth token, refreshing and resending once on a
 /// 401. Returns upstream's response as is; the request's draft learns upstream's status, request
 /// id and quota reading (which also becomes the latest for `/api/quota`).
 pub async fn call(
     state: &AppState,
     draft: Option<&DraftCell>,
+    method: Method,
     headers: &HeaderMap,
     path_and_query: &str,
     body: Bytes,
 ) -> Result<reqwest::Response, ApiError> {
-    let sent = send_with_refresh(state, headers, path_and_query, body).await?;
+    let sent = send_with_refresh(state, method, headers, path_and_query, body).await?;
     let quota = Quota::from_headers(sent.headers(), crate::clock::unix_ms() as i64);
     if let Some(q) = &quota {
         state.quota.update(q.clone());
@@ -237,6 +238,7 @@ pub async fn call(
 
 async fn send_with_refresh(
     state: &AppState,
+    method: Method,
     headers: &HeaderMap,
     path_and_query: &str,
     body: Bytes,
@@ -249,7 +251,7 @@ async fn send_with_refresh(
     let token = state.credentials.token().await?;
     let sent = send(
         &state.http,
-        Method::POST,
+        method.clone(),
         &url,
         request_headers(headers, &token),
         body.clone(),
@@ -271,7 +273,7 @@ async fn send_with_refresh(
     drop(sent);
     send(
         &state.http,
-        Method::POST,
+        method,
         &url,
         request_headers(headers, &fresh),
         body,

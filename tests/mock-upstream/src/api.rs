@@ -279,6 +279,26 @@ pub(crate) async fn models(State(shared): State<Arc<Shared>>, request: Request) 
         .into_response()
 }
 
+/// Any other endpoint of the API (`/v1/files`, message batches, Claude Code's `/api/hello`, …):
+/// recorded, 401 without the token like `/v1/*`, else answered with what arrived.
+pub(crate) async fn other(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let rec = record(&shared, request).await;
+    if !authorized(&shared, &rec) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid token",
+        );
+    }
+    let doc = json!({
+        "method": rec.method,
+        "uri": rec.uri,
+        "content_type": rec.header("content-type"),
+        "bytes": rec.body.len(),
+    });
+    ([("content-type", "application/json")], doc.to_string()).into_response()
+}
+
 /// `MOCK_TOOL_USE`: ask for `Bash` (`echo hi`), or report the tool's result once it is there.
 fn cli_tool_message(model: &str, request: &Value) -> Value {
     let last = request["messages"]

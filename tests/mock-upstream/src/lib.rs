@@ -137,6 +137,7 @@ impl Mock {
             .route("/v1/oauth/token/revoke", post(revoke))
             .route("/oauth/authorize", get(authorize))
             .route("/api/oauth/profile", get(profile))
+            .fallback(api::other)
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

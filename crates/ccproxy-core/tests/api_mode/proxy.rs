@@ -297,3 +297,86 @@ async fn a_stalled_stream_ends_with_an_error_event_at_the_read_timeout() {
     );
     assert_eq!(text.matches("event: error").count(), 1, "{text}");
 }
+
+/// Every other method and path under `/api/` reaches upstream as `/v1/messages` does — the OAuth
+/// token instead of the client's key, betas merged, the body byte for byte, upstream's answer
+/// as it is: Claude Code's `HEAD /api/hello`, the Files API (a multipart upload), a batch. An
+/// OpenAI path CCProxy does not serve stays a 404 in OpenAI's shape.
+#[tokio::test]
+async fn other_api_paths_reach_upstream_untouched() {
+    let h = Harness::new().await;
+    let r = h
+        .http
+        .head(h.url("/api/api/hello"))
+        .header("x-api-key", "client-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = h
+        .http
+        .get(h.url("/api/v1/files?limit=2"))
+        .header("anthropic-beta", "files-api-2025-04-14")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["method"], "GET");
+    let upload = b"--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XYZ--\r\n";
+    let r = h
+        .http
+        .post(h.url("/api/v1/files"))
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .header("anthropic-beta", "files-api-2025-04-14")
+        .body(upload.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let batch = br#"{"requests": [{"custom_id": "a", "params": {"model": "m", "max_tokens": 5, "messages": []}}]}"#;
+    let r = h
+        .http
+        .post(h.url("/api/v1/messages/batches"))
+        .header("content-type", "application/json")
+        .body(batch.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let seen = h.mock.requests();
+    let find = |method: &str, uri: &str| {
+        seen.iter()
+            .find(|r| r.method == method && r.uri == uri)
+            .unwrap_or_else(|| panic!("{method} {uri} did not reach upstream"))
+    };
+    let hello = find("HEAD", "/api/hello");
+    assert_eq!(hello.header("authorization"), "Bearer access-1");
+    assert_eq!(hello.header("x-api-key"), "", "the client's key stays here");
+    assert!(hello.header("anthropic-beta").contains("oauth-2025-04-20"));
+    let list = find("GET", "/v1/files?limit=2");
+    let betas = list.header("anthropic-beta");
+    assert!(betas.contains("files-api-2025-04-14") && betas.contains("oauth-2025-04-20"));
+    let up = find("POST", "/v1/files");
+    assert_eq!(&up.body[..], &upload[..]);
+    assert_eq!(
+        up.header("content-type"),
+        "multipart/form-data; boundary=XYZ"
+    );
+    assert_eq!(&find("POST", "/v1/messages/batches").body[..], &batch[..]);
+
+    let r = h
+        .http
+        .post(h.url("/api/v1/responses/compact"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].is_string() && v.get("type").is_none(),
+        "{v}"
+    );
+}

@@ -196,7 +196,7 @@ async fn malformed_bodies_get_400_in_anthropic_shape() {
 async fn unknown_routes_and_methods_answer_in_the_api_shape() {
     let h = Harness::new().await;
     expect_error(
-        h.http.get(h.url("/api/v1/nope")).send().await.unwrap(),
+        h.http.get(h.url("/v1/nope")).send().await.unwrap(),
         404,
         "not_found_error",
     )
@@ -341,7 +341,7 @@ async fn early_answers_leave_the_connection_usable() {
         Harness::with(|c| c.security.auth_token = Some("tok-early".to_string().into())).await;
     let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(200 * 1024));
     for (h, path, status) in [
-        (&open, "/api/v1/nowhere", 404),
+        (&open, "/v1/nowhere", 404),
         (&open, "/api/status", 405),
         (&locked, "/api/v1/messages", 401),
     ] {
