@@ -3,6 +3,8 @@
 //! 405) must leave the connection usable, so the body is read and dropped — up to the same bound,
 //! past which the answer says `Connection: close` instead of resetting a client still sending.
 
+pub mod encoding;
+
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue};

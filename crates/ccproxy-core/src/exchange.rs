@@ -34,6 +34,7 @@ use bytes::Bytes;
 use ccproxy_protocol::error::ErrorKind;
 use render::{Keep, Renderer, Source};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Lists the request fields that were ignored.
@@ -136,7 +137,9 @@ fn with_identity(body: Bytes) -> Result<(Bytes, Option<String>, bool), ApiError>
     Ok((body, prepared.model, prepared.stream))
 }
 
-/// Anthropic × Upstream: the client's bytes (identity spliced in) and upstream's answer as is.
+/// Anthropic × Upstream: the client's bytes (identity spliced in) and upstream's answer as is. A
+/// compressed body (`Content-Encoding`) is decoded to look for the identity line: with it, the
+/// client's encoded bytes go as they came; without it, the body goes plain with the line added.
 async fn pass_through(
     state: &AppState,
     draft: Option<DraftCell>,
@@ -145,7 +148,38 @@ async fn pass_through(
     path: &str,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (body, model, stream) = with_identity(body)?;
+    let (body, headers, model, stream) = match crate::body::encoding::of(headers) {
+        None => {
+            let (body, model, stream) = with_identity(body)?;
+            (body, Cow::Borrowed(headers), model, stream)
+        }
+        // Compressed: decoded to look for the identity line. When it is there the client's
+        // bytes go as they came; when it must be added, the body goes plain.
+        Some(coding) => {
+            let plain = crate::body::encoding::decode(coding, &body, state.max_body_bytes())?;
+            let prepared = ccproxy_protocol::anthropic::identity::prepare(&plain)
+                .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+            match prepared.body {
+                None => (
+                    body,
+                    Cow::Borrowed(headers),
+                    prepared.model,
+                    prepared.stream,
+                ),
+                Some(rewritten) => {
+                    let mut plain_headers = headers.clone();
+                    plain_headers.remove(header::CONTENT_ENCODING);
+                    let body = Bytes::from(rewritten);
+                    (
+                        body,
+                        Cow::Owned(plain_headers),
+                        prepared.model,
+                        prepared.stream,
+                    )
+                }
+            }
+        }
+    };
     if let Some(d) = &draft {
         d.with(|d| {
             d.model_requested = model;
@@ -156,7 +190,7 @@ async fn pass_through(
         Some(query) => format!("{path}?{query}"),
         None => path.to_string(),
     };
-    let sent = upstream::call(state, draft.as_ref(), Method::POST, headers, &target, body).await?;
+    let sent = upstream::call(state, draft.as_ref(), Method::POST, &headers, &target, body).await?;
     Ok(upstream::response(sent, draft))
 }
 

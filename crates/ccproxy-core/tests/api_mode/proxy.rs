@@ -380,3 +380,64 @@ async fn other_api_paths_reach_upstream_untouched() {
         "{v}"
     );
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A gzip-encoded Messages body (as recent Claude Code versions can send): with the identity line
+/// it goes upstream byte for byte, still encoded; without it, it is decoded, the identity added,
+/// and sent plain. A body that decodes past `server.max_body_bytes` is a 413, and one that is not
+/// what its encoding says a 400.
+#[tokio::test]
+async fn compressed_bodies_get_the_identity_too() {
+    let h = Harness::with(|c| c.server.max_body_bytes = 64 * 1024).await;
+    let claude_code = format!(
+        r#"{{"model":"claude-sonnet-4-20250514","system":[{{"type":"text","text":"{IDENTITY}"}}],"max_tokens":5,"messages":[{{"role":"user","content":"hi"}}]}}"#
+    );
+    let encoded = gzip(claude_code.as_bytes());
+    let r = h
+        .post("/api/v1/messages", encoded.clone())
+        .header("content-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent = &h.mock.requests()[0];
+    assert_eq!(&sent.body[..], &encoded[..], "untouched");
+    assert_eq!(sent.header("content-encoding"), "gzip");
+
+    let plain = r#"{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = h
+        .post("/api/v1/messages", gzip(plain.as_bytes()))
+        .header("content-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent = &h.mock.requests()[1];
+    assert_eq!(sent.header("content-encoding"), "");
+    let v = body_json(&sent.body);
+    assert_eq!(v["system"][0]["text"], IDENTITY);
+    assert_eq!(v["messages"][0]["content"], "hi");
+
+    let bomb = gzip(format!(r#"{{"pad":"{}"}}"#, " ".repeat(1 << 20)).as_bytes());
+    let r = h
+        .post("/api/v1/messages", bomb)
+        .header("content-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 413, "request_too_large").await;
+    let r = h
+        .post("/api/v1/messages", plain)
+        .header("content-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "invalid_request_error").await;
+    assert_eq!(h.mock.requests().len(), 2);
+}
