@@ -193,6 +193,15 @@ async fn malformed_requests_get_clear_errors() {
             json!({"model": 5, "max_tokens": 1, "messages": [{"role": "user", "content": "a"}]}),
             "model",
         ),
+        // As the API answers it.
+        (
+            json!({"model": "m", "messages": [{"role": "user", "content": "a"}]}),
+            "max_tokens",
+        ),
+        (
+            json!({"model": "m", "max_tokens": 0, "messages": [{"role": "user", "content": "a"}]}),
+            "max_tokens",
+        ),
     ] {
         let message = expect_error(
             h.post("/sdk/v1/messages", &body).await,

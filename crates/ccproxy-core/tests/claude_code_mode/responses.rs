@@ -39,6 +39,19 @@ async fn a_text_reply_as_one_message() {
     assert_eq!(message["usage"]["input_tokens"], 4);
     assert_eq!(message["usage"]["output_tokens"], 3);
     assert_eq!(message["usage"]["cache_creation_input_tokens"], 12131);
+    // Today's fields, as the API sends them; no `citations` key on text blocks (the API omits
+    // it when there are none, and strict clients reject `null` there).
+    assert_eq!(message["stop_details"], Value::Null);
+    assert!(message.as_object().unwrap().contains_key("stop_details"));
+    assert!(message.as_object().unwrap().contains_key("container"));
+    assert!(message["usage"]["output_tokens_details"]["thinking_tokens"].is_u64());
+    assert_eq!(
+        message["usage"]["server_tool_use"]["web_search_requests"],
+        0
+    );
+    for block in message["content"].as_array().unwrap() {
+        assert!(block.get("citations").is_none(), "{block}");
+    }
 }
 
 #[tokio::test]

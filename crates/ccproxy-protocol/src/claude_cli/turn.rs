@@ -138,7 +138,8 @@ impl Turn {
             "message_start",
             json!({"type": "message_start", "message": {
                 "id": id, "type": "message", "role": "assistant", "model": model,
-                "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage
+                "content": [], "container": null, "stop_reason": null, "stop_sequence": null,
+                "stop_details": null, "usage": usage
             }}),
         ));
     }
@@ -415,6 +416,17 @@ impl Turn {
         if u["cache_creation"].is_object() {
             usage.insert("cache_creation".into(), u["cache_creation"].clone());
         }
+        // As the API reports them (the CLI's `result` carries them; zeros when it does not).
+        for (k, zero) in [
+            ("output_tokens_details", json!({"thinking_tokens": 0})),
+            (
+                "server_tool_use",
+                json!({"web_search_requests": 0, "web_fetch_requests": 0}),
+            ),
+        ] {
+            let v = u.get(k).filter(|v| v.is_object()).cloned();
+            usage.insert(k.into(), v.unwrap_or(zero));
+        }
         let stop_reason = match line["stop_reason"].as_str() {
             // The CLI ran its own tools; for the client the turn is over.
             Some("tool_use") | None => "end_turn".to_string(),
@@ -422,7 +434,7 @@ impl Turn {
         };
         out.push((
             "message_delta",
-            json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": usage}),
+            json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null, "stop_details": null}, "usage": usage}),
         ));
         out.push(("message_stop", json!({"type": "message_stop"})));
     }
