@@ -92,10 +92,10 @@ pub fn parse_request(req: &Value) -> Result<CliRequest, RequestError> {
         }
     }
     // Required as the API requires it (the CLI sets its own output limit, so it is not used).
-    if !obj
+    if obj
         .get("max_tokens")
         .and_then(Value::as_u64)
-        .is_some_and(|n| n > 0)
+        .is_none_or(|n| n == 0)
     {
         return Err(RequestError(
             "`max_tokens`: Field required (a positive integer)".into(),
