@@ -7,6 +7,7 @@
 pub mod chat_request;
 pub mod chat_response;
 pub mod chat_stream;
+pub mod reasoning;
 pub mod responses;
 
 use serde_json::{json, Value};

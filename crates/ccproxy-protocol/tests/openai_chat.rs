@@ -318,6 +318,7 @@ fn non_streamed_response() {
             "choices": [{"index": 0, "logprobs": null, "finish_reason": "tool_calls", "message": {
                 "role": "assistant", "content": "I'll check both cities.", "refusal": null,
                 "reasoning_content": "Let me think about it.",
+                "thinking_blocks": [{"type": "thinking", "thinking": "Let me think about it.", "signature": "sig"}],
                 "tool_calls": [
                     {"id": "toolu_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
                     {"id": "toolu_2", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\",\"units\":\"c\"}"}}

@@ -144,8 +144,13 @@ fn response_object() {
     let output = r["output"].as_array().unwrap();
     assert_eq!(
         output[0],
-        json!({"type": "reasoning", "id": "rs_abc_0", "summary": [{"type": "summary_text", "text": "Hmm, two cities."}]})
+        json!({"type": "reasoning", "id": "rs_abc_0", "summary": [{"type": "summary_text", "text": "Hmm, two cities."}],
+               "encrypted_content": ccproxy_protocol::openai::reasoning::seal(&message()["content"][0]).unwrap()})
     );
+    // The sealed block is the thinking block, whole.
+    let opened =
+        ccproxy_protocol::openai::reasoning::open(output[0]["encrypted_content"].as_str().unwrap());
+    assert_eq!(opened.unwrap(), message()["content"][0]);
     assert_eq!(output[1]["content"][0]["text"], "Checking.");
     assert_eq!(
         output[2],
@@ -199,6 +204,13 @@ fn sse_for(message: &Value) -> String {
             ev(
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": i, "delta": {"type": kind, key: piece}}),
+            );
+        }
+        // As the API streams it: a thinking block's signature last, in one delta.
+        if let Some(signature) = b["signature"].as_str() {
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": {"type": "signature_delta", "signature": signature}}),
             );
         }
         ev(

@@ -133,7 +133,7 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
             scenario = "cli-tool".into();
         }
     }
-    if let Some(problem) = tools_problem(&parsed) {
+    if let Some(problem) = tools_problem(&parsed).or_else(|| thinking_problem(&parsed)) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", &problem);
     }
     match scenario.as_str() {
@@ -366,6 +366,51 @@ fn tools_problem(request: &Value) -> Option<String> {
     None
 }
 
+/// The mock's signature of a thinking text (the real API's are opaque; this one lets the mock
+/// check that a block came back unchanged).
+fn signature(thinking: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(thinking.as_bytes()))
+}
+
+/// What the real API says when thinking is on and the conversation ends with tool results: the
+/// assistant turn that called those tools must start with its thinking block, which must come
+/// back unchanged (its signature checks).
+fn thinking_problem(request: &Value) -> Option<String> {
+    if request["thinking"]["type"] != "enabled" {
+        return None;
+    }
+    let messages = request["messages"].as_array()?;
+    let last = messages.last()?;
+    let results = last["content"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result"));
+    if last["role"] != "user" || !results {
+        return None;
+    }
+    let (i, assistant) = messages
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, m)| m["role"] == "assistant")?;
+    let first = &assistant["content"][0];
+    match first["type"].as_str() {
+        Some("thinking") => {
+            let text = first["thinking"].as_str().unwrap_or_default();
+            (first["signature"].as_str() != Some(&signature(text)))
+                .then(|| format!("messages.{i}.content.0: Invalid `signature` in `thinking` block"))
+        }
+        Some("redacted_thinking") => None,
+        other => Some(format!(
+            "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found \
+             `{}`. When `thinking` is enabled, a final `assistant` message must start with a \
+             thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).",
+            other.unwrap_or("nothing")
+        )),
+    }
+}
+
 /// `tools`: two calls of the request's weather tool (the first tool whose name ends in
 /// `weather`, e.g. a flattened `mcp__wx__weather`; `weather` when there is none).
 fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
@@ -378,18 +423,21 @@ fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
                 .find(|n| n.ends_with("weather"))
         })
         .unwrap_or("weather");
+    let thought = "I should look up the weather in both cities.";
+    let thinking = (request["thinking"]["type"] == "enabled")
+        .then(|| json!({"type": "thinking", "thinking": thought, "signature": signature(thought)}));
     let (content, stop) = match scenario {
         "tools" => (
-            json!([
-                {"type": "text", "text": "I'll check both cities."},
-                {"type": "tool_use", "id": "toolu_01", "name": weather, "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "toolu_02", "name": weather, "input": {"city": "Oslo", "units": "celsius"}}
-            ]),
+            json!(thinking.into_iter().chain([
+                json!({"type": "text", "text": "I'll check both cities."}),
+                json!({"type": "tool_use", "id": "toolu_01", "name": weather, "input": {"city": "Paris"}}),
+                json!({"type": "tool_use", "id": "toolu_02", "name": weather, "input": {"city": "Oslo", "units": "celsius"}}),
+            ]).collect::<Vec<_>>()),
             "tool_use",
         ),
         _ => (
             json!([
-                {"type": "thinking", "thinking": "The user wants a greeting.", "signature": "c2ln"},
+                {"type": "thinking", "thinking": "The user wants a greeting.", "signature": signature("The user wants a greeting.")},
                 {"type": "text", "text": "Hello!"}
             ]),
             "end_turn",

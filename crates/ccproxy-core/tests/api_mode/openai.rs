@@ -439,3 +439,104 @@ async fn codex_tools_reach_claude_and_come_back_namespaced() {
         .unwrap();
     expect_error(r, 400, "invalid_request_error").await;
 }
+
+/// Thinking plus tool calls across turns (the mock enforces upstream's rule: with thinking on,
+/// the assistant turn whose tool results end the conversation starts with its thinking block,
+/// unchanged). Responses: the reasoning item's `encrypted_content` brings the block back; without
+/// it, thinking is turned off for that request and reported. Chat Completions: the message's
+/// `thinking_blocks` do the same.
+#[tokio::test]
+async fn thinking_survives_a_tool_round_trip() {
+    let h = Harness::new().await;
+    let tools = json!([{"type": "function", "name": "weather", "parameters": {"type": "object"}}]);
+    let first: Value = h
+        .http
+        .post(h.url("/api/v1/responses"))
+        .header("x-mock", "tools")
+        .json(
+            &json!({"model": "gpt-4o", "input": "weather?", "tools": tools,
+            "reasoning": {"effort": "high"}, "include": ["reasoning.encrypted_content"]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let output = first["output"].as_array().unwrap().clone();
+    assert_eq!(output[0]["type"], "reasoning", "{first}");
+    assert!(output[0]["encrypted_content"].is_string(), "{first}");
+    // As Codex sends it back: the output items as they came, then the calls' outputs.
+    let mut input = vec![json!({"role": "user", "content": "weather?"})];
+    input.extend(output.iter().cloned());
+    for item in output.iter().filter(|i| i["type"] == "function_call") {
+        input.push(
+            json!({"type": "function_call_output", "call_id": item["call_id"], "output": "sunny"}),
+        );
+    }
+    let follow = |input: Vec<Value>| {
+        h.http.post(h.url("/api/v1/responses")).json(&json!({
+            "model": "gpt-4o", "input": input, "tools": tools, "reasoning": {"effort": "high"}}))
+    };
+    let r = follow(input.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let sent = body_json(&h.mock.requests().last().unwrap().body);
+    assert_eq!(sent["thinking"]["type"], "enabled", "{sent}");
+    assert_eq!(sent["messages"][1]["content"][0]["type"], "thinking");
+
+    let without: Vec<Value> = input
+        .into_iter()
+        .filter(|i| i["type"] != "reasoning")
+        .collect();
+    let r = follow(without).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ignored = r.headers()["x-ccproxy-ignored-params"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ignored.contains("reasoning_effort (the tool calls being answered"),
+        "{ignored}"
+    );
+    assert!(body_json(&h.mock.requests().last().unwrap().body)
+        .get("thinking")
+        .is_none());
+
+    // Chat Completions.
+    let chat_tools = json!([{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]);
+    let first: Value = h
+        .http
+        .post(h.url("/api/v1/chat/completions"))
+        .header("x-mock", "tools")
+        .json(
+            &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "weather?"}],
+            "tools": chat_tools, "reasoning_effort": "high"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = first["choices"][0]["message"].clone();
+    assert_eq!(message["thinking_blocks"][0]["type"], "thinking", "{first}");
+    let mut messages = vec![
+        json!({"role": "user", "content": "weather?"}),
+        message.clone(),
+    ];
+    for call in message["tool_calls"].as_array().unwrap() {
+        messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": "sunny"}));
+    }
+    let r = h
+        .http
+        .post(h.url("/api/v1/chat/completions"))
+        .json(&json!({"model": "gpt-4o", "messages": messages, "tools": chat_tools, "reasoning_effort": "high"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        body_json(&h.mock.requests().last().unwrap().body)["thinking"]["type"],
+        "enabled"
+    );
+}

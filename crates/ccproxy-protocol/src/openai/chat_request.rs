@@ -265,11 +265,20 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<Value>), RequestError> {
                 results_open = false;
             }
             "assistant" => {
-                let mut blocks: Vec<Value> = text_parts(&m["content"], &format!("{p}.content"))?
+                // Thinking blocks the client kept (`thinking_blocks`, see `openai::reasoning`)
+                // come first, as upstream requires.
+                let mut blocks: Vec<Value> = m["thinking_blocks"]
+                    .as_array()
                     .into_iter()
-                    .filter(|t| !t.is_empty())
-                    .map(|t| json!({"type": "text", "text": t}))
+                    .flatten()
+                    .filter_map(crate::openai::reasoning::valid_block)
                     .collect();
+                blocks.extend(
+                    text_parts(&m["content"], &format!("{p}.content"))?
+                        .into_iter()
+                        .filter(|t| !t.is_empty())
+                        .map(|t| json!({"type": "text", "text": t})),
+                );
                 if let Some(calls) = is_set(m.get("tool_calls")) {
                     blocks.extend(tool_use_blocks(
                         calls,
@@ -572,6 +581,13 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
         })?;
         if forced_tool {
             ignored.push("reasoning_effort (Claude cannot think while a tool is forced)".into());
+        } else if crate::openai::reasoning::open_tool_loop_lacks_thinking(&messages) {
+            ignored.push(
+                "reasoning_effort (the tool calls being answered carry no thinking block, which \
+                 upstream requires with thinking on: send back the reasoning item's \
+                 encrypted_content, or the message's thinking_blocks)"
+                    .into(),
+            );
         } else {
             // Thinking needs max_tokens above the budget, and no sampling overrides.
             if max_tokens <= budget {

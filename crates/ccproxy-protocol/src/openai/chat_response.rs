@@ -8,6 +8,7 @@ pub fn translate(message: &Value, ctx: &ResponseContext) -> Value {
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut tool_calls = Vec::new();
+    let mut thinking_blocks = Vec::new();
     for block in message["content"]
         .as_array()
         .map(Vec::as_slice)
@@ -15,7 +16,13 @@ pub fn translate(message: &Value, ctx: &ResponseContext) -> Value {
     {
         match block["type"].as_str() {
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
-            Some("thinking") => reasoning.push_str(block["thinking"].as_str().unwrap_or_default()),
+            Some("thinking") => {
+                reasoning.push_str(block["thinking"].as_str().unwrap_or_default());
+                thinking_blocks.extend(super::reasoning::valid_block(block));
+            }
+            Some("redacted_thinking") => {
+                thinking_blocks.extend(super::reasoning::valid_block(block))
+            }
             Some("tool_use") if ctx.structured_tool.as_deref() == block["name"].as_str() => {
                 text.push_str(&block["input"].to_string());
             }
@@ -37,6 +44,10 @@ pub fn translate(message: &Value, ctx: &ResponseContext) -> Value {
     }
     if !tool_calls.is_empty() {
         msg["tool_calls"] = Value::Array(tool_calls);
+        // Sent back with the tool results, they let the next turn think too.
+        if !thinking_blocks.is_empty() {
+            msg["thinking_blocks"] = Value::Array(thinking_blocks);
+        }
     }
     json!({
         "id": ctx.id,

@@ -24,6 +24,9 @@ enum Block {
 pub struct ChatStream {
     ctx: ResponseContext,
     blocks: HashMap<u64, Block>,
+    /// Thinking blocks as they stream (text, then signature), by index: each is sent whole as a
+    /// `thinking_blocks` delta when it ends (see `openai::reasoning`).
+    thinking: HashMap<u64, Value>,
     tools: usize,
     usage: Value,
     stop_reason: Option<String>,
@@ -35,6 +38,7 @@ impl ChatStream {
         Self {
             ctx,
             blocks: HashMap::new(),
+            thinking: HashMap::new(),
             tools: 0,
             usage: json!({}),
             stop_reason: None,
@@ -90,7 +94,15 @@ impl ChatStream {
                             (!text.is_empty()).then(|| self.chunk(json!({"content": text}), None));
                         (Block::Text, out)
                     }
-                    Some("thinking") => (Block::Thinking, None),
+                    Some("thinking") => {
+                        self.thinking.insert(index, block.clone());
+                        (Block::Thinking, None)
+                    }
+                    Some("redacted_thinking") => {
+                        let out = super::reasoning::valid_block(block)
+                            .map(|b| self.chunk(json!({"thinking_blocks": [b]}), None));
+                        (Block::Other, out)
+                    }
                     Some("tool_use")
                         if self.ctx.structured_tool.as_deref() == block["name"].as_str() =>
                     {
@@ -119,6 +131,14 @@ impl ChatStream {
                 let index = data["index"].as_u64().unwrap_or(0);
                 let delta = &data["delta"];
                 let state = self.blocks.get(&index).copied().unwrap_or(Block::Other);
+                if let Some(block) = self.thinking.get_mut(&index) {
+                    for key in ["thinking", "signature"] {
+                        if let Some(more) = delta[key].as_str() {
+                            let whole = block[key].as_str().unwrap_or_default().to_string() + more;
+                            block[key] = whole.into();
+                        }
+                    }
+                }
                 let piece = |key: &str| delta[key].as_str().filter(|s| !s.is_empty());
                 let out = match (state, delta["type"].as_str()) {
                     (Block::Text, Some("text_delta")) => {
@@ -136,6 +156,16 @@ impl ChatStream {
                     _ => None,
                 };
                 out.map(|d| self.chunk(d, None)).into_iter().collect()
+            }
+            "content_block_stop" => {
+                let index = data["index"].as_u64().unwrap_or(0);
+                let block = self.thinking.remove(&index);
+                block
+                    .as_ref()
+                    .and_then(super::reasoning::valid_block)
+                    .map(|b| self.chunk(json!({"thinking_blocks": [b]}), None))
+                    .into_iter()
+                    .collect()
             }
             "message_delta" => {
                 if let Some(reason) = data["delta"]["stop_reason"].as_str() {
@@ -193,6 +223,7 @@ pub fn accumulate(chunks: &[Value]) -> Value {
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut tools: Vec<Value> = Vec::new();
+    let mut thinking_blocks: Vec<Value> = Vec::new();
     let mut finish = Value::Null;
     let mut usage = Value::Null;
     let mut head = json!({});
@@ -213,6 +244,13 @@ pub fn accumulate(chunks: &[Value]) -> Value {
         if let Some(t) = d["reasoning_content"].as_str() {
             reasoning.push_str(t);
         }
+        thinking_blocks.extend(
+            d["thinking_blocks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         for call in d["tool_calls"]
             .as_array()
             .map(Vec::as_slice)
@@ -260,6 +298,9 @@ pub fn accumulate(chunks: &[Value]) -> Value {
             }
         }
         msg["tool_calls"] = Value::Array(tools);
+        if !thinking_blocks.is_empty() {
+            msg["thinking_blocks"] = Value::Array(thinking_blocks);
+        }
     }
     json!({
         "id": head["id"],

@@ -102,8 +102,19 @@ fn message_item(id: String, text: &str, status: &str) -> Value {
            "content": [{"type": "output_text", "text": text, "annotations": []}]})
 }
 
-fn reasoning_item(id: String, text: &str) -> Value {
-    json!({"type": "reasoning", "id": id, "summary": [{"type": "summary_text", "text": text}]})
+/// A `reasoning` item: the thinking as its summary, and the block itself sealed in
+/// `encrypted_content` (see `openai::reasoning`) when it is complete.
+fn reasoning_item(id: String, text: &str, block: Option<&Value>) -> Value {
+    let summary = if text.is_empty() {
+        json!([])
+    } else {
+        json!([{"type": "summary_text", "text": text}])
+    };
+    let mut item = json!({"type": "reasoning", "id": id, "summary": summary});
+    if let Some(sealed) = block.and_then(super::reasoning::seal) {
+        item["encrypted_content"] = sealed.into();
+    }
+    item
 }
 
 /// A `function_call` item; a call of a namespaced tool has its namespace and own name again.
@@ -136,9 +147,10 @@ pub fn translate_response(message: &Value, ctx: &ResponseContext, echo: &Echo) -
     {
         let i = output.len();
         match block["type"].as_str() {
-            Some("thinking") => output.push(reasoning_item(
+            Some("thinking" | "redacted_thinking") => output.push(reasoning_item(
                 item_id(ctx, "rs", i),
                 block["thinking"].as_str().unwrap_or_default(),
+                Some(block),
             )),
             Some("text") => output.push(message_item(
                 item_id(ctx, "msg", i),

@@ -79,6 +79,8 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
             origins.push("input".into());
         }
         Value::Array(items) => {
+            // Thinking blocks of `reasoning` items, for the assistant turn that follows them.
+            let mut thinking: Vec<Value> = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let p = format!("input[{i}]");
                 match item["type"].as_str().unwrap_or("message") {
@@ -104,7 +106,11 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
                                 ))
                             }
                         };
-                        out.push(json!({"role": role, "content": content}));
+                        let mut message = json!({"role": role, "content": content});
+                        if role == "assistant" && !thinking.is_empty() {
+                            message["thinking_blocks"] = std::mem::take(&mut thinking).into();
+                        }
+                        out.push(message);
                         origins.push(p);
                     }
                     "function_call" => {
@@ -120,20 +126,23 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
                             "type": "function",
                             "function": {"name": name, "arguments": item["arguments"]},
                         });
-                        // Consecutive calls belong to one assistant turn.
-                        let joins = out.last().is_some_and(|m| {
-                            m["role"] == "assistant" && m.get("tool_calls").is_some()
-                        });
+                        // Calls after an assistant message or other calls belong to that
+                        // assistant turn (as one turn upstream, its thinking first).
+                        let joins = out.last().is_some_and(|m| m["role"] == "assistant");
                         if joins {
-                            if let Some(Value::Array(calls)) =
-                                out.last_mut().map(|m| &mut m["tool_calls"])
-                            {
-                                calls.push(call);
+                            if let Some(m) = out.last_mut() {
+                                match &mut m["tool_calls"] {
+                                    Value::Array(calls) => calls.push(call),
+                                    slot => *slot = json!([call]),
+                                }
                             }
                         } else {
-                            out.push(
-                                json!({"role": "assistant", "content": null, "tool_calls": [call]}),
-                            );
+                            let mut message =
+                                json!({"role": "assistant", "content": null, "tool_calls": [call]});
+                            if !thinking.is_empty() {
+                                message["thinking_blocks"] = std::mem::take(&mut thinking).into();
+                            }
+                            out.push(message);
                             origins.push(p);
                         }
                     }
@@ -154,8 +163,14 @@ fn messages(req: &Value) -> Result<(Vec<Value>, Vec<String>), RequestError> {
                         out.push(json!({"role": "tool", "tool_call_id": item["call_id"], "content": output}));
                         origins.push(p);
                     }
-                    // Reasoning items of earlier turns carry no signature Claude could verify.
-                    "reasoning" => {}
+                    // A reasoning item CCProxy gave out carries its thinking block (sealed in
+                    // `encrypted_content`); others (summaries only, another provider's) cannot
+                    // be verified upstream and are skipped.
+                    "reasoning" => thinking.extend(
+                        item["encrypted_content"]
+                            .as_str()
+                            .and_then(crate::openai::reasoning::open),
+                    ),
                     other => {
                         return Err(RequestError::new(
                             format!("{p}.type"),

@@ -16,6 +16,8 @@ enum Item {
     Reasoning {
         output: usize,
         text: String,
+        /// The thinking block as it grows (its signature arrives last), sealed when done.
+        block: Value,
     },
     Call {
         output: usize,
@@ -111,9 +113,10 @@ impl ResponsesStream {
                         output: o,
                         text: String::new(),
                     },
-                    Some("thinking") => Item::Reasoning {
+                    Some("thinking" | "redacted_thinking") => Item::Reasoning {
                         output: o,
                         text: String::new(),
+                        block: block.clone(),
                     },
                     Some("tool_use") => Item::Call {
                         output: o,
@@ -175,6 +178,14 @@ impl ResponsesStream {
             "content_block_delta" => {
                 let index = data["index"].as_u64().unwrap_or(0);
                 let delta = &data["delta"];
+                if let (Some(signature), Some(Item::Reasoning { block, .. })) =
+                    (delta["signature"].as_str(), self.items.get_mut(&index))
+                {
+                    let mut whole = block["signature"].as_str().unwrap_or_default().to_string();
+                    whole.push_str(signature);
+                    block["signature"] = whole.into();
+                    return out;
+                }
                 let piece = delta["text"]
                     .as_str()
                     .or(delta["thinking"].as_str())
@@ -190,7 +201,7 @@ impl ResponsesStream {
                         let o = *output;
                         out.push(self.event("response.output_text.delta", json!({"item_id": item_id(&ctx, "msg", o), "output_index": o, "content_index": 0, "delta": piece})));
                     }
-                    Some(Item::Reasoning { output, text }) => {
+                    Some(Item::Reasoning { output, text, .. }) => {
                         text.push_str(piece);
                         let o = *output;
                         out.push(self.event("response.reasoning_summary_text.delta", json!({"item_id": item_id(&ctx, "rs", o), "output_index": o, "summary_index": 0, "delta": piece})));
@@ -224,9 +235,16 @@ impl ResponsesStream {
                             json!({"output_index": output, "item": done}),
                         ));
                     }
-                    Some(Item::Reasoning { output, text }) => {
+                    Some(Item::Reasoning {
+                        output,
+                        text,
+                        mut block,
+                    }) => {
                         let id = item_id(&ctx, "rs", output);
-                        let done = reasoning_item(id.clone(), &text);
+                        if block["type"] == "thinking" {
+                            block["thinking"] = text.clone().into();
+                        }
+                        let done = reasoning_item(id.clone(), &text, Some(&block));
                         self.output[output] = done.clone();
                         out.push(self.event("response.reasoning_summary_text.done", json!({"item_id": id, "output_index": output, "summary_index": 0, "text": text})));
                         out.push(self.event(
