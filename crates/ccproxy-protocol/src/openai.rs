@@ -46,7 +46,7 @@ impl std::fmt::Display for RequestError {
 }
 
 /// What the response translation needs to know about the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ResponseContext {
     /// `chatcmpl-…`, unique per response.
     pub id: String,
@@ -59,6 +59,9 @@ pub struct ResponseContext {
     /// The tool forced to produce `response_format: json_schema` output, whose input is
     /// returned as the message content.
     pub structured_tool: Option<String>,
+    /// The clock, in Unix seconds (the protocol crate reads none of its own): when a response
+    /// completed.
+    pub now: fn() -> u64,
     /// Function tools the client grouped in a Responses `namespace`, by the flat name Claude
     /// saw; its calls are answered with the namespace and the tool's own name again.
     pub namespaced: Vec<NamespacedTool>,
@@ -121,8 +124,16 @@ pub fn usage(anthropic: &Value) -> Value {
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cache_read},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": thinking_tokens(anthropic)},
     })
+}
+
+/// The thinking tokens among the output tokens, when upstream reports them
+/// (`output_tokens_details.thinking_tokens`).
+pub(crate) fn thinking_tokens(anthropic: &Value) -> u64 {
+    anthropic["output_tokens_details"]["thinking_tokens"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// Folds a stream event's `usage` into the usage seen so far (later non-null values win).

@@ -129,6 +129,7 @@ fn ctx(id: &str) -> ResponseContext {
         include_usage: true,
         structured_tool: None,
         namespaced: Vec::new(),
+        now: || 1_700_000_100,
     }
 }
 

@@ -289,6 +289,7 @@ fn ctx(include_usage: bool, structured: Option<&str>) -> ResponseContext {
         include_usage,
         structured_tool: structured.map(String::from),
         namespaced: Vec::new(),
+        now: || 1_700_000_100,
     }
 }
 
@@ -314,9 +315,8 @@ fn non_streamed_response() {
         r,
         json!({
             "id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-4o",
-            "system_fingerprint": null,
             "choices": [{"index": 0, "logprobs": null, "finish_reason": "tool_calls", "message": {
-                "role": "assistant", "content": "I'll check both cities.", "refusal": null,
+                "role": "assistant", "content": "I'll check both cities.", "refusal": null, "annotations": [],
                 "reasoning_content": "Let me think about it.",
                 "thinking_blocks": [{"type": "thinking", "thinking": "Let me think about it.", "signature": "sig"}],
                 "tool_calls": [

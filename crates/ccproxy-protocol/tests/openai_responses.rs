@@ -119,6 +119,7 @@ fn ctx() -> ResponseContext {
         include_usage: false,
         structured_tool: None,
         namespaced: Vec::new(),
+        now: || 1_700_000_100,
     }
 }
 
@@ -373,4 +374,42 @@ fn namespace_tools_are_flattened_and_hosted_tools_left_out() {
     assert_eq!(r["output"][0]["namespace"], "mcp__docs__");
     assert_eq!(r["output"][1]["name"], "shell");
     assert!(r["output"][1].get("namespace").is_none());
+}
+
+/// The response object has every field the spec requires, echoing the request: reasoning as
+/// asked, tools with `description` and `strict`, the settings' defaults, `completed_at` from the
+/// clock, and thinking tokens as reasoning tokens.
+#[test]
+fn the_response_object_is_complete() {
+    let req = json!({"model": "gpt-4o", "input": "x", "reasoning": {"effort": "high", "summary": "auto"},
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        "presence_penalty": 0.5, "prompt_cache_key": "k"});
+    let mut m = message();
+    m["usage"]["output_tokens_details"] = json!({"thinking_tokens": 7});
+    let r = translate_response(&m, &ctx(), &Echo::of(&req));
+    assert_eq!(r["reasoning"], json!({"effort": "high", "summary": "auto"}));
+    assert_eq!(
+        r["tools"][0],
+        json!({"type": "function", "name": "f", "parameters": {"type": "object"}, "description": null, "strict": false})
+    );
+    assert_eq!(r["presence_penalty"], 0.5);
+    assert_eq!(r["prompt_cache_key"], "k");
+    assert_eq!(r["frequency_penalty"], 0.0);
+    assert_eq!(r["background"], false);
+    assert_eq!(r["store"], false);
+    assert_eq!(r["service_tier"], "default");
+    assert_eq!(r["completed_at"], 1_700_000_100);
+    assert_eq!(r["usage"]["output_tokens_details"]["reasoning_tokens"], 7);
+    for key in [
+        "top_logprobs",
+        "max_tool_calls",
+        "safety_identifier",
+        "parallel_tool_calls",
+        "truncation",
+        "text",
+        "user",
+        "metadata",
+    ] {
+        assert!(r.get(key).is_some(), "{key}");
+    }
 }

@@ -108,6 +108,7 @@ impl Surface {
             include_usage: translated.include_usage,
             structured_tool: translated.structured_tool.clone(),
             namespaced: translated.namespaced.clone(),
+            now: || crate::clock::unix_ms() / 1000,
         };
         Ok(Parsed {
             anthropic: translated.body,

@@ -38,6 +38,7 @@ pub fn translate(message: &Value, ctx: &ResponseContext) -> Value {
         "role": "assistant",
         "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { Value::String(text) },
         "refusal": null,
+        "annotations": [],
     });
     if !reasoning.is_empty() {
         msg["reasoning_content"] = Value::String(reasoning);
@@ -54,7 +55,6 @@ pub fn translate(message: &Value, ctx: &ResponseContext) -> Value {
         "object": "chat.completion",
         "created": ctx.created,
         "model": ctx.model,
-        "system_fingerprint": null,
         "choices": [{
             "index": 0,
             "message": msg,

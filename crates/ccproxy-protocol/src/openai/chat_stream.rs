@@ -57,7 +57,6 @@ impl ChatStream {
             "object": "chat.completion.chunk",
             "created": self.ctx.created,
             "model": self.ctx.model,
-            "system_fingerprint": null,
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
         });
         if self.ctx.include_usage {
@@ -187,7 +186,6 @@ impl ChatStream {
                         "object": "chat.completion.chunk",
                         "created": self.ctx.created,
                         "model": self.ctx.model,
-                        "system_fingerprint": null,
                         "choices": [],
                         "usage": usage(&self.usage),
                     }));
@@ -284,6 +282,7 @@ pub fn accumulate(chunks: &[Value]) -> Value {
         "role": "assistant",
         "content": if text.is_empty() && !tools.is_empty() { Value::Null } else { Value::String(text) },
         "refusal": null,
+        "annotations": [],
     });
     if !reasoning.is_empty() {
         msg["reasoning_content"] = Value::String(reasoning);
@@ -307,7 +306,6 @@ pub fn accumulate(chunks: &[Value]) -> Value {
         "object": "chat.completion",
         "created": head["created"],
         "model": head["model"],
-        "system_fingerprint": null,
         "choices": [{"index": 0, "message": msg, "logprobs": null, "finish_reason": finish}],
         "usage": usage,
     })

@@ -15,7 +15,8 @@ pub use stream::ResponsesStream;
 use super::{NamespacedTool, ResponseContext};
 use serde_json::{json, Value};
 
-/// The request settings echoed in a response object.
+/// The request settings echoed in a response object, as the spec has them (every field present,
+/// defaults where the request said nothing).
 #[derive(Debug, Clone, Default)]
 pub struct Echo {
     pub instructions: Value,
@@ -24,21 +25,72 @@ pub struct Echo {
     pub max_output_tokens: Value,
     pub temperature: Value,
     pub top_p: Value,
+    /// The rest, by their field names in the response object.
+    pub settings: Vec<(&'static str, Value)>,
 }
 
 impl Echo {
     /// The settings of `req` (a Responses request).
     pub fn of(req: &Value) -> Self {
         let or = |k: &str, d: Value| req.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d);
+        let reasoning = &req["reasoning"];
         Self {
             instructions: or("instructions", Value::Null),
-            tools: or("tools", json!([])),
+            tools: normalized_tools(req.get("tools")),
             tool_choice: or("tool_choice", json!("auto")),
             max_output_tokens: or("max_output_tokens", Value::Null),
             temperature: or("temperature", json!(1.0)),
             top_p: or("top_p", json!(1.0)),
+            settings: vec![
+                (
+                    "parallel_tool_calls",
+                    or("parallel_tool_calls", json!(true)),
+                ),
+                (
+                    "reasoning",
+                    json!({"effort": reasoning["effort"], "summary": reasoning["summary"]}),
+                ),
+                ("text", or("text", json!({"format": {"type": "text"}}))),
+                ("truncation", or("truncation", json!("disabled"))),
+                ("user", or("user", Value::Null)),
+                ("metadata", or("metadata", json!({}))),
+                ("presence_penalty", or("presence_penalty", json!(0.0))),
+                ("frequency_penalty", or("frequency_penalty", json!(0.0))),
+                ("top_logprobs", or("top_logprobs", json!(0))),
+                ("max_tool_calls", or("max_tool_calls", Value::Null)),
+                ("service_tier", json!("default")),
+                ("safety_identifier", or("safety_identifier", Value::Null)),
+                ("prompt_cache_key", or("prompt_cache_key", Value::Null)),
+                // Nothing runs in the background and nothing is stored: said as it is.
+                ("background", json!(false)),
+                ("store", json!(false)),
+            ],
         }
     }
+}
+
+/// The request's tools as the response echoes them: function tools with every field the spec
+/// has (`description`, `strict`); others as they were sent.
+fn normalized_tools(tools: Option<&Value>) -> Value {
+    let Some(Value::Array(tools)) = tools else {
+        return json!([]);
+    };
+    let normalized = tools
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            if t["type"] == "function" {
+                if t.get("description").is_none() {
+                    t["description"] = Value::Null;
+                }
+                if !t["strict"].is_boolean() {
+                    t["strict"] = false.into();
+                }
+            }
+            t
+        })
+        .collect();
+    Value::Array(normalized)
 }
 
 fn usage(u: &Value) -> Value {
@@ -50,7 +102,7 @@ fn usage(u: &Value) -> Value {
         "input_tokens": input,
         "input_tokens_details": {"cached_tokens": cached},
         "output_tokens": output,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": super::thinking_tokens(u)},
         "total_tokens": input + output,
     })
 }
@@ -64,31 +116,40 @@ fn envelope(
     stop: Option<&str>,
 ) -> Value {
     let incomplete = (stop == Some("max_tokens")).then(|| json!({"reason": "max_output_tokens"}));
-    json!({
+    let status = if incomplete.is_some() && status == "completed" {
+        "incomplete"
+    } else {
+        status
+    };
+    let mut response = json!({
         "id": ctx.id,
         "object": "response",
         "created_at": ctx.created,
-        "status": if incomplete.is_some() && status == "completed" { "incomplete" } else { status },
+        "completed_at": (status == "completed").then(|| (ctx.now)()),
+        "status": status,
         "error": null,
         "incomplete_details": incomplete,
         "instructions": echo.instructions,
         "max_output_tokens": echo.max_output_tokens,
         "model": ctx.model,
         "output": output,
-        "parallel_tool_calls": true,
         "previous_response_id": null,
-        "reasoning": {"effort": null, "summary": null},
-        "store": false,
         "temperature": echo.temperature,
-        "text": {"format": {"type": "text"}},
         "tool_choice": echo.tool_choice,
         "tools": echo.tools,
         "top_p": echo.top_p,
-        "truncation": "disabled",
         "usage": usage,
-        "user": null,
-        "metadata": {},
-    })
+    });
+    for (key, value) in &echo.settings {
+        response[*key] = value.clone();
+    }
+    if echo.settings.is_empty() {
+        // No request to echo (a snapshot before one is known): the spec's defaults.
+        for (key, value) in Echo::of(&json!({})).settings {
+            response[key] = value;
+        }
+    }
+    response
 }
 
 /// Item ids: unique per response (derived from its id) and per position.
