@@ -213,6 +213,17 @@ test("dashboard shows the requests just made, per model, with a live tail", asyn
   await shot("dashboard");
 });
 
+test("the dashboard says when the request log had trouble (its file deleted while running)", async () => {
+  const db = join(home, ".local/share/ccproxy/requests.db");
+  for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+  assert.equal(await request({ model: "claude-sonnet-4-20250514", max_tokens: 5, messages: [{ role: "user", content: "after" }] }), 200);
+  await until("the log to report the problem", async () =>
+    (await (await fetch(`${base()}/logs/status`)).json()).problem);
+  await open("dashboard", "#log-problem");
+  assert.match(await page.textContent("#log-problem"), /^Request log: /);
+  await shot("dashboard-log-problem");
+});
+
 test("only the owner may change settings: a plain page cannot, the owner link can", async () => {
   await page.goto("about:blank");
   await page.goto(base() + "/");
