@@ -322,14 +322,18 @@ impl ResponsesStream {
         out
     }
 
+    /// `error` (its fields at the top, as OpenAI's SDKs read them, and nested in `error`, as the
+    /// Open Responses spec has them), then `response.failed`.
     fn fail(&mut self, code: &str, message: &str) -> Vec<(String, Value)> {
         self.done = true;
         let mut failed = self.snapshot("failed");
         failed["error"] = json!({"code": code, "message": message});
+        let kind = crate::error::openai_type_and_code(code, 500).0;
         vec![
             self.event(
                 "error",
-                json!({"code": code, "message": message, "param": null}),
+                json!({"code": code, "message": message, "param": null,
+                       "error": {"type": kind, "code": code, "message": message, "param": null}}),
             ),
             self.event("response.failed", json!({"response": failed})),
         ]
