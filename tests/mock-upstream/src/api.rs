@@ -299,7 +299,8 @@ pub(crate) async fn other(State(shared): State<Arc<Shared>>, request: Request) -
     ([("content-type", "application/json")], doc.to_string()).into_response()
 }
 
-/// `MOCK_TOOL_USE`: ask for `Bash` (`echo hi`), or report the tool's result once it is there.
+/// `MOCK_TOOL_USE`: ask for the client's shell tool (`echo hi`; thinking first when thinking is
+/// on), or report the tool's result once it is there.
 fn cli_tool_message(model: &str, request: &Value) -> Value {
     let last = request["messages"]
         .as_array()
@@ -325,13 +326,37 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
             json!([{"type": "text", "text": format!("The tool returned: {}", out.trim())}]),
             "end_turn",
         ),
-        None => (
-            json!([
-                {"type": "text", "text": "I'll run that command."},
-                {"type": "tool_use", "id": "toolu_mock_cli", "name": "Bash", "input": {"command": "echo hi", "description": "Print hi"}}
-            ]),
-            "tool_use",
-        ),
+        None => {
+            // `echo hi` with the shell tool the client offers: Claude Code's `Bash`, Codex CLI's
+            // `exec_command` or its older `shell`.
+            let offered = |name: &str| {
+                request["tools"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t["name"] == name))
+            };
+            let (name, input) = if offered("exec_command") {
+                ("exec_command", json!({"cmd": "echo hi"}))
+            } else if offered("shell") {
+                ("shell", json!({"command": ["echo", "hi"]}))
+            } else {
+                (
+                    "Bash",
+                    json!({"command": "echo hi", "description": "Print hi"}),
+                )
+            };
+            let thought = "The user wants me to run a command.";
+            let thinking = (request["thinking"]["type"] == "enabled").then(
+                || json!({"type": "thinking", "thinking": thought, "signature": signature(thought)}),
+            );
+            let blocks: Vec<Value> = thinking
+                .into_iter()
+                .chain([
+                    json!({"type": "text", "text": "I'll run that command."}),
+                    json!({"type": "tool_use", "id": "toolu_mock_cli", "name": name, "input": input}),
+                ])
+                .collect();
+            (Value::Array(blocks), "tool_use")
+        }
     };
     json!({
         "id": "msg_mock_cli", "type": "message", "role": "assistant", "model": model,
@@ -475,11 +500,13 @@ fn events_for(message: &Value) -> Vec<Bytes> {
                     .map(|p| json!({"type": "text_delta", "text": p}))
                     .collect(),
             ),
+            // As the API streams it: the text, then the signature in one delta.
             Some("thinking") => (
-                json!({"type": "thinking", "thinking": ""}),
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
                 pieces(block["thinking"].as_str().unwrap_or(""))
                     .into_iter()
                     .map(|p| json!({"type": "thinking_delta", "thinking": p}))
+                    .chain([json!({"type": "signature_delta", "signature": block["signature"]})])
                     .collect(),
             ),
             _ => (

@@ -304,3 +304,120 @@ async fn claude_code_mode_with_the_real_cli() {
         .collect();
     assert!(leftovers.is_empty(), "CLI processes left: {leftovers:?}");
 }
+
+/// Runs the real Codex CLI (`codex exec`, pinned in `tests/e2e/`) with its default tools and a
+/// custom provider on `/api/v1` (the Responses API), in its own home; its stdout.
+async fn codex_exec(codex: &Path, base: &str, prompt: &str, extra: &[&str]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".codex")).unwrap();
+    std::fs::write(
+        home.path().join(".codex/config.toml"),
+        format!(
+            "model = \"gpt-4o\"\nmodel_provider = \"ccproxy\"\n\n[model_providers.ccproxy]\n\
+             name = \"CCProxy\"\nbase_url = \"{base}\"\nwire_api = \"responses\"\n\
+             env_key = \"CCPROXY_KEY\"\n"
+        ),
+    )
+    .unwrap();
+    let mut args = vec![
+        "exec",
+        "--skip-git-repo-check",
+        "--sandbox",
+        "danger-full-access",
+    ];
+    args.extend_from_slice(extra);
+    args.push(prompt);
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let codex = codex.to_path_buf();
+    let dir = home.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(codex)
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &dir)
+            .env("CCPROXY_KEY", TOKEN)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "codex failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Codex CLI with its default configuration through API mode's Responses API: a plain prompt,
+/// a tool round trip (the mock asks for `exec_command`; Codex runs `echo hi` and sends the
+/// output back), and reasoning effort high with a tool round trip — Codex's function,
+/// `namespace` and hosted `web_search` tools, and its reasoning items, all accepted, and the
+/// thinking block comes back to upstream through `encrypted_content`.
+#[tokio::test]
+async fn codex_cli_with_its_default_configuration() {
+    let Some(codex) = tool(
+        "CCPROXY_TEST_CODEX",
+        repo().join("tests/e2e/node_modules/.bin/codex"),
+    ) else {
+        return;
+    };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let served = serve_for_clients(home.path(), &mock).await;
+    let base = format!("http://{}/api/v1", served.addr);
+
+    let out = codex_exec(&codex, &base, "say hi", &[]).await;
+    assert!(out.contains(&"x".repeat(64)), "{out}");
+    let first = mock.requests();
+    let sent = serde_json::from_slice::<Value>(&first.last().unwrap().body).unwrap();
+    let names: Vec<&str> = sent["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"exec_command"), "{names:?}");
+    assert!(
+        names.iter().all(|n| n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')),
+        "{names:?}"
+    );
+
+    let out = codex_exec(&codex, &base, "MOCK_TOOL_USE run it", &[]).await;
+    assert!(
+        out.contains("The tool returned:") && out.contains("hi"),
+        "{out}"
+    );
+
+    let before = mock.requests().len();
+    let out = codex_exec(
+        &codex,
+        &base,
+        "MOCK_TOOL_USE run it",
+        &["-c", "model_reasoning_effort=\"high\""],
+    )
+    .await;
+    assert!(out.contains("The tool returned:"), "{out}");
+    let turns: Vec<Value> = mock.requests()[before..]
+        .iter()
+        .filter(|r| r.uri.starts_with("/v1/messages"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let answered = turns.last().unwrap();
+    assert_eq!(answered["thinking"]["type"], "enabled", "{answered}");
+    let assistant = answered["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "assistant")
+        .unwrap();
+    assert_eq!(assistant["content"][0]["type"], "thinking", "{assistant}");
+    served.terminate().await;
+}
