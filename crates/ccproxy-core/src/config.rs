@@ -110,6 +110,11 @@ pub struct OpenAiConfig {
     /// Model names clients may use (OpenAI's, or short names) → Claude model ids. Replies report
     /// the name the client asked for.
     pub model_aliases: std::collections::BTreeMap<String, String>,
+    /// Responses API answers kept in memory for `previous_response_id`, `item_reference` and
+    /// `GET /v1/responses/{id}` (0: none).
+    pub stored_responses: usize,
+    /// How long a kept response lasts, in seconds.
+    pub stored_response_ttl_secs: u64,
 }
 
 impl Default for OpenAiConfig {
@@ -119,6 +124,8 @@ impl Default for OpenAiConfig {
         let haiku = "claude-3-5-haiku-20241022";
         Self {
             default_max_tokens: 8192,
+            stored_responses: 200,
+            stored_response_ttl_secs: 3600,
             model_aliases: [
                 ("gpt-4o", sonnet),
                 ("gpt-4o-mini", haiku),

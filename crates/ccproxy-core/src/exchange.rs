@@ -25,6 +25,7 @@ pub use surface::{Parsed, Refusal, Surface, TokenMarker};
 
 use crate::error::ApiError;
 use crate::record::{BodyKind, DraftCell};
+use crate::response_store::{Owner, Save};
 use crate::state::AppState;
 use crate::upstream;
 use axum::extract::Request;
@@ -91,7 +92,15 @@ pub async fn run(
                 translated(state, surface, draft, &parts.headers, &body).await
             }
             (_, Backend::ClaudeCode { session }) => {
-                claude_code(state, surface, draft, &body, session.as_deref()).await
+                claude_code(
+                    state,
+                    surface,
+                    draft,
+                    &parts.headers,
+                    &body,
+                    session.as_deref(),
+                )
+                .await
             }
         }
     }
@@ -194,14 +203,44 @@ async fn pass_through(
     Ok(upstream::response(sent, draft))
 }
 
+/// A Responses request with its ids resolved from the kept responses (`previous_response_id`,
+/// `item_reference`; unknown or expired ones are a 404 naming them), and, unless it says
+/// `store: false`, where its answer is to be kept.
+fn responses_with_ids(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Parsed, Refusal> {
+    let mut req = surface::json(body)?;
+    let store = &state.responses;
+    let owner = Owner::of(headers);
+    let input = store.expand(owner, &mut req).map_err(Refusal::Api)?;
+    let mut parsed = Surface::Responses.parse_value(req, &state.translation_options())?;
+    let keep = store.enabled() && parsed.echo.as_ref().is_some_and(|e| e.stored());
+    if keep {
+        parsed.save = Some(Save {
+            store: store.clone(),
+            owner,
+            input: Arc::new(input),
+        });
+    }
+    Ok(parsed)
+}
+
 /// Parses the request in its surface and begins the draft's request fields.
 fn parse(
     state: &AppState,
     surface: Surface,
     draft: Option<&DraftCell>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Result<Parsed, Response>, ApiError> {
-    match surface.parse(body, &state.translation_options()) {
+    let parsed = if surface == Surface::Responses {
+        responses_with_ids(state, headers, body)
+    } else {
+        surface.parse(body, &state.translation_options())
+    };
+    match parsed {
         Ok(parsed) => {
             if let Some(d) = draft {
                 d.with(|d| {
@@ -269,7 +308,7 @@ async fn translated(
     client_headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let parsed = match parse(state, surface, draft.as_ref(), body)? {
+    let parsed = match parse(state, surface, draft.as_ref(), client_headers, body)? {
         Ok(parsed) => parsed,
         Err(refused) => return Ok(refused),
     };
@@ -335,10 +374,11 @@ async fn claude_code(
     state: &Arc<AppState>,
     surface: Surface,
     draft: Option<DraftCell>,
+    client_headers: &HeaderMap,
     body: &[u8],
     session: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let parsed = match parse(state, surface, draft.as_ref(), body)? {
+    let parsed = match parse(state, surface, draft.as_ref(), client_headers, body)? {
         Ok(parsed) => parsed,
         Err(refused) => return Ok(refused),
     };

@@ -21,6 +21,7 @@ pub mod quota;
 pub mod record;
 pub mod redact;
 pub mod request_log;
+pub mod response_store;
 pub mod server;
 pub mod settings;
 pub mod state;

@@ -9,6 +9,7 @@ mod forward;
 mod info;
 mod logs;
 mod oauth;
+mod responses;
 mod ui;
 
 use crate::error::{ApiError, ErrorShape};
@@ -114,6 +115,23 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         models = models.route(path, route);
     }
 
+    // The kept Responses answers; another method on these paths (`POST …/compact`, …) is a 404.
+    let mut kept = Router::new();
+    for prefix in ["/api/v1", "/api", "/sdk/v1", "/sdk"] {
+        kept = kept
+            .route(
+                &format!("{prefix}/responses/{{id}}"),
+                get(responses::get)
+                    .delete(responses::delete)
+                    .post(not_found),
+            )
+            .route(
+                &format!("{prefix}/responses/{{id}}/input_items"),
+                get(responses::input_items),
+            );
+    }
+    let kept = kept.route_layer(gate(Gate::token(ErrorShape::OpenAi)));
+
     let rest = Router::new()
         .route("/api/settings", get(ui::get_settings).put(ui::put_settings))
         .route("/api/token", post(ui::new_token))
@@ -140,6 +158,7 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
 
     public
         .merge(models)
+        .merge(kept)
         .merge(rest)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -207,6 +207,10 @@ pub async fn start_with(
         logins: tokio::sync::Mutex::new(Vec::new()),
         claude_code: crate::claude_code::ClaudeCode::new(config.clone()),
         settings,
+        responses: Arc::new(crate::response_store::ResponseStore::new(
+            config.openai.stored_responses,
+            Duration::from_secs(config.openai.stored_response_ttl_secs),
+        )),
     });
     let limits = connections::Limits::of(&config.server);
     let (metrics_addr, metrics_task) = match config.observability.metrics_port {

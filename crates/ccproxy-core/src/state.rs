@@ -36,6 +36,8 @@ pub struct AppState {
     pub claude_code: Arc<crate::claude_code::ClaudeCode>,
     /// Where UI changes to settings go, and the restart request.
     pub settings: crate::settings::SettingsHost,
+    /// Recent Responses API answers (`previous_response_id`, `GET /v1/responses/{id}`).
+    pub responses: Arc<crate::response_store::ResponseStore>,
 }
 
 impl AppState {

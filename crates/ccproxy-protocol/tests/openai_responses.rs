@@ -85,10 +85,6 @@ fn request_errors_name_responses_fields() {
         (json!({"model": "m"}), "input"),
         (json!({"model": "m", "input": 5}), "input"),
         (
-            json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}),
-            "previous_response_id",
-        ),
-        (
             json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "nope", "output": "x"}]}),
             "input[0].call_id",
         ),
@@ -396,7 +392,10 @@ fn the_response_object_is_complete() {
     assert_eq!(r["prompt_cache_key"], "k");
     assert_eq!(r["frequency_penalty"], 0.0);
     assert_eq!(r["background"], false);
-    assert_eq!(r["store"], false);
+    assert_eq!(
+        r["store"], true,
+        "kept unless the request says store: false"
+    );
     assert_eq!(r["service_tier"], "default");
     assert_eq!(r["completed_at"], 1_700_000_100);
     assert_eq!(r["usage"]["output_tokens_details"]["reasoning_tokens"], 7);

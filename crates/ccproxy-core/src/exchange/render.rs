@@ -8,6 +8,7 @@
 use super::turn::TurnEvents;
 use super::{Parsed, Surface};
 use crate::record::{BodyKind, DraftCell};
+use crate::response_store::Save;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -115,17 +116,21 @@ pub enum Renderer {
     /// Anthropic SSE frames, as they are.
     Messages,
     Chat(Box<ChatStream>),
-    Responses(Box<ResponsesStream>),
+    /// With where the final response is kept, when it is.
+    Responses(Box<ResponsesStream>, Option<Save>),
 }
 
 impl Renderer {
     pub fn new(surface: Surface, parsed: &Parsed) -> Self {
         match (surface, parsed.ctx.clone()) {
             (Surface::Chat, Some(ctx)) => Self::Chat(Box::new(ChatStream::new(ctx))),
-            (Surface::Responses, Some(ctx)) => Self::Responses(Box::new(ResponsesStream::new(
-                ctx,
-                parsed.echo.clone().unwrap_or_default(),
-            ))),
+            (Surface::Responses, Some(ctx)) => Self::Responses(
+                Box::new(ResponsesStream::new(
+                    ctx,
+                    parsed.echo.clone().unwrap_or_default(),
+                )),
+                parsed.save.clone(),
+            ),
             _ => Self::Messages,
         }
     }
@@ -137,7 +142,7 @@ impl Renderer {
                 .push_event(kind, data)
                 .iter()
                 .for_each(|c| out.extend(data_frame(&c.to_string()))),
-            Self::Responses(s) => s
+            Self::Responses(s, _) => s
                 .push_event(kind, data)
                 .iter()
                 .for_each(|(name, data)| out.extend(event_frame(name, &data.to_string()))),
@@ -149,7 +154,7 @@ impl Renderer {
         match self {
             Self::Messages => false,
             Self::Chat(s) => s.is_done(),
-            Self::Responses(s) => s.is_done(),
+            Self::Responses(s, _) => s.is_done(),
         }
     }
 
@@ -163,10 +168,14 @@ impl Renderer {
                     .for_each(|c| out.extend(data_frame(&c.to_string())));
                 out.extend_from_slice(b"data: [DONE]\n\n");
             }
-            Self::Responses(s) => s
-                .finish()
-                .iter()
-                .for_each(|(name, data)| out.extend(event_frame(name, &data.to_string()))),
+            Self::Responses(s, save) => {
+                s.finish()
+                    .iter()
+                    .for_each(|(name, data)| out.extend(event_frame(name, &data.to_string())));
+                if let (Some(save), Some(last)) = (save.take(), s.last_response()) {
+                    save.put(last);
+                }
+            }
         }
     }
 }
@@ -296,12 +305,17 @@ pub fn message(
         (Surface::Chat, Some(ctx)) => {
             axum::Json(chat_response::translate(message, ctx)).into_response()
         }
-        (Surface::Responses, Some(ctx)) => axum::Json(responses::translate_response(
-            message,
-            ctx,
-            &parsed.echo.clone().unwrap_or_default(),
-        ))
-        .into_response(),
+        (Surface::Responses, Some(ctx)) => {
+            let response = responses::translate_response(
+                message,
+                ctx,
+                &parsed.echo.clone().unwrap_or_default(),
+            );
+            if let Some(save) = &parsed.save {
+                save.put(&response);
+            }
+            axum::Json(response).into_response()
+        }
         _ => {
             let bytes = Bytes::from(message.to_string());
             if let Some(d) = draft {

@@ -42,6 +42,18 @@ pub struct Parsed {
     /// the translation would drop it, Claude Code mode refuses it. (The Anthropic surface's
     /// requests are checked by the CLI request parser itself.)
     pub server_setting: Option<String>,
+    /// Where a Responses answer is kept once it completes (`response_store`).
+    pub save: Option<crate::response_store::Save>,
+}
+
+/// A request body as JSON; not JSON is a 400.
+pub fn json(body: &[u8]) -> Result<Value, Refusal> {
+    serde_json::from_slice(body).map_err(|e| {
+        Refusal::Api(ApiError::new(
+            ErrorKind::InvalidRequest,
+            format!("the request body is not valid JSON: {e}"),
+        ))
+    })
 }
 
 impl Surface {
@@ -65,12 +77,11 @@ impl Surface {
     /// Parses and translates a request body (JSON) into an Anthropic request. Translation
     /// errors come in the surface's own shape, naming the field.
     pub fn parse(self, body: &[u8], options: &Options<'_>) -> Result<Parsed, Refusal> {
-        let req: Value = serde_json::from_slice(body).map_err(|e| {
-            Refusal::Api(ApiError::new(
-                ErrorKind::InvalidRequest,
-                format!("the request body is not valid JSON: {e}"),
-            ))
-        })?;
+        self.parse_value(json(body)?, options)
+    }
+
+    /// [`Surface::parse`] of a body already decoded.
+    pub fn parse_value(self, req: Value, options: &Options<'_>) -> Result<Parsed, Refusal> {
         if self == Self::Messages {
             return Ok(Parsed {
                 model: req["model"].as_str().map(String::from),
@@ -80,6 +91,7 @@ impl Surface {
                 ctx: None,
                 echo: None,
                 server_setting: None,
+                save: None,
             });
         }
         let server_setting = req
@@ -118,6 +130,7 @@ impl Surface {
             ctx: Some(ctx),
             echo: (self == Self::Responses).then(|| Echo::of(&req)),
             server_setting,
+            save: None,
         })
     }
 

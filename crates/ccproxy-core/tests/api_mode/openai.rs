@@ -325,7 +325,7 @@ async fn unknown_openai_sub_paths_are_404_in_openai_shape() {
     let h = Harness::new().await;
     for path in [
         "/api/v1/responses/compact",
-        "/api/v1/responses/resp_1/input_items",
+        "/api/v1/responses/input_tokens",
         "/sdk/v1/chat/completions/x",
     ] {
         let r = h.post(path, "{}").send().await.unwrap();
@@ -334,6 +334,19 @@ async fn unknown_openai_sub_paths_are_404_in_openai_shape() {
         assert_eq!(v["error"]["code"], "not_found", "{path}: {v}");
         assert!(v.get("type").is_none(), "{path}: {v}");
     }
+    // A kept response's input items are read with GET: another method is a 405, in OpenAI's
+    // shape too.
+    let r = h
+        .post("/api/v1/responses/resp_1/input_items", "{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].is_string() && v.get("type").is_none(),
+        "{v}"
+    );
 }
 
 /// An upstream event that cannot be decoded ends the translated stream with the surface's error
@@ -539,4 +552,113 @@ async fn thinking_survives_a_tool_round_trip() {
         body_json(&h.mock.requests().last().unwrap().body)["thinking"]["type"],
         "enabled"
     );
+}
+
+/// Stateless Responses clients that use ids: an answer is kept (streamed or not) unless
+/// `store: false`, can be fetched, listed and deleted, continued with `previous_response_id`,
+/// and its items referenced with `item_reference`; an unknown id is a 404 in OpenAI's shape
+/// naming it; another credential sees nothing.
+#[tokio::test]
+async fn responses_are_kept_for_clients_that_use_ids() {
+    let h = Harness::new().await;
+    let post = |body: Value| h.http.post(h.url("/api/v1/responses")).json(&body);
+    let first: Value = post(json!({"model": "gpt-4o", "input": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(first["store"], true);
+    let fetched: Value = h.get_json(&format!("/api/v1/responses/{id}")).await;
+    assert_eq!(fetched, first);
+    let items: Value = h
+        .get_json(&format!("/api/v1/responses/{id}/input_items"))
+        .await;
+    assert_eq!(items["data"][0]["content"][0]["text"], "hi", "{items}");
+
+    let r = post(json!({"model": "gpt-4o", "previous_response_id": id, "input": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-ccproxy-ignored-params").is_none());
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(second["previous_response_id"], id.as_str());
+    let sent = body_json(&h.mock.requests().last().unwrap().body);
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user"], "{sent}");
+
+    let message_id = first["output"][0]["id"].as_str().unwrap();
+    let r = post(json!({"model": "gpt-4o", "stream": true, "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "item_reference", "id": message_id},
+        {"role": "user", "content": "and now?"},
+    ]}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let sent = body_json(&h.mock.requests().last().unwrap().body);
+    assert_eq!(sent["messages"][1]["role"], "assistant", "{sent}");
+    let streamed_id = text
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(streamed_id.starts_with("resp_"), "{streamed_id}");
+    let kept: Value = h
+        .get_json(&format!("/api/v1/responses/{streamed_id}"))
+        .await;
+    assert_eq!(kept["status"], "completed", "a streamed answer is kept too");
+
+    for body in [
+        json!({"model": "gpt-4o", "previous_response_id": "resp_gone", "input": "x"}),
+        json!({"model": "gpt-4o", "input": [{"type": "item_reference", "id": "msg_gone"}]}),
+    ] {
+        let r = post(body).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let v: Value = r.json().await.unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("_gone'"), "{message}");
+    }
+    let unkept: Value = post(json!({"model": "gpt-4o", "input": "hi", "store": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unkept["store"], false);
+    let path = format!("/api/v1/responses/{}", unkept["id"].as_str().unwrap());
+    assert_eq!(h.http.get(h.url(&path)).send().await.unwrap().status(), 404);
+
+    let mine = format!("/api/v1/responses/{id}");
+    let r = h
+        .http
+        .get(h.url(&mine))
+        .header("x-api-key", "someone-else")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "another credential's");
+    let deleted: Value = h
+        .http
+        .delete(h.url(&mine))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(h.http.get(h.url(&mine)).send().await.unwrap().status(), 404);
 }

@@ -61,11 +61,25 @@ impl Echo {
                 ("service_tier", json!("default")),
                 ("safety_identifier", or("safety_identifier", Value::Null)),
                 ("prompt_cache_key", or("prompt_cache_key", Value::Null)),
-                // Nothing runs in the background and nothing is stored: said as it is.
+                (
+                    "previous_response_id",
+                    or("previous_response_id", Value::Null),
+                ),
+                // Nothing runs in the background.
                 ("background", json!(false)),
-                ("store", json!(false)),
+                // Kept (in the server's memory, for a while) unless the request says not to.
+                ("store", json!(req["store"] != false)),
             ],
         }
+    }
+}
+
+impl Echo {
+    /// Whether the request lets its answer be kept (`store` is not `false`).
+    pub fn stored(&self) -> bool {
+        self.settings
+            .iter()
+            .any(|(k, v)| *k == "store" && *v == Value::Bool(true))
     }
 }
 

@@ -24,8 +24,7 @@ const RESPONSES_FIELDS: [&str; 13] = [
 ];
 
 /// Fields that are accepted and ignored (reported).
-const RESPONSES_IGNORED: [&str; 9] = [
-    "store",
+const RESPONSES_IGNORED: [&str; 8] = [
     "metadata",
     "truncation",
     "include",
@@ -265,15 +264,6 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
     let object = req
         .as_object()
         .ok_or_else(|| RequestError::new("", "the request body must be a JSON object"))?;
-    if req
-        .get("previous_response_id")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(RequestError::new(
-            "previous_response_id",
-            "responses are not stored; send the whole conversation in `input`",
-        ));
-    }
     let (msgs, origins) = messages(req)?;
     let mut chat = Map::new();
     chat.insert("messages".into(), Value::Array(msgs));
@@ -346,7 +336,10 @@ pub fn translate(req: &Value, opts: &Options<'_>) -> Result<Translated, RequestE
     translated.namespaced = namespaced;
     translated.ignored.extend(dropped);
     for (key, value) in object {
-        let known = RESPONSES_FIELDS.contains(&key.as_str()) || key == "previous_response_id";
+        // `previous_response_id` and `store` are the server's (it resolves and keeps responses).
+        let known = RESPONSES_FIELDS.contains(&key.as_str())
+            || key == "previous_response_id"
+            || key == "store";
         if value.is_null() || known {
             continue;
         }

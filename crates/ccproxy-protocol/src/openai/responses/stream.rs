@@ -39,6 +39,8 @@ pub struct ResponsesStream {
     usage: Value,
     stop_reason: Option<String>,
     done: bool,
+    /// The final response object, once the stream has ended with one.
+    last: Option<Value>,
 }
 
 impl ResponsesStream {
@@ -52,7 +54,13 @@ impl ResponsesStream {
             usage: json!({}),
             stop_reason: None,
             done: false,
+            last: None,
         }
+    }
+
+    /// The response object the stream ended with (`completed`, `incomplete` or `failed`).
+    pub fn last_response(&self) -> Option<&Value> {
+        self.last.as_ref()
     }
 
     pub fn is_done(&self) -> bool {
@@ -304,6 +312,7 @@ impl ResponsesStream {
                 } else {
                     "response.completed"
                 };
+                self.last = Some(response.clone());
                 out.push(self.event(name, json!({"response": response})));
             }
             "error" => {
@@ -328,6 +337,7 @@ impl ResponsesStream {
         self.done = true;
         let mut failed = self.snapshot("failed");
         failed["error"] = json!({"code": code, "message": message});
+        self.last = Some(failed.clone());
         let kind = crate::error::openai_type_and_code(code, 500).0;
         vec![
             self.event(
