@@ -16,6 +16,8 @@ fn run(data: &[u8], step: usize) -> (Vec<serde_json::Value>, Vec<(String, serde_
         model: "m".into(),
         include_usage: true,
         structured_tool: Some("structured_output".into()),
+        namespaced: Vec::new(),
+        now: || 0,
     };
     let mut decoder = SseDecoder::new();
     let mut chat = ChatStream::new(ctx.clone());

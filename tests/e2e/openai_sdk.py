@@ -157,11 +157,15 @@ try:
     raise AssertionError("expected RateLimitError")
 except openai.RateLimitError:
     pass
+# Kept responses: one can be continued; an unknown id is a 404 naming it.
+kept = client.responses.create(model="gpt-4o", input="x")
+assert client.responses.retrieve(kept.id).id == kept.id
+assert client.responses.create(model="gpt-4o", input="y", previous_response_id=kept.id).previous_response_id == kept.id
 try:
     client.responses.create(model="gpt-4o", input="x", previous_response_id="resp_123")
-    raise AssertionError("expected BadRequestError")
-except openai.BadRequestError as e:
-    assert e.body["param"] == "previous_response_id", e.body
+    raise AssertionError("expected NotFoundError")
+except openai.NotFoundError as e:
+    assert "resp_123" in e.body["message"], e.body
 
 # Models.
 ids = [m.id for m in client.models.list()]

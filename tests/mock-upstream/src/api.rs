@@ -21,9 +21,26 @@ fn message_json(model: &str, text: &str) -> Value {
         "role": "assistant",
         "model": model,
         "content": [{"type": "text", "text": text}],
+        "container": null,
         "stop_reason": "end_turn",
         "stop_sequence": null,
-        "usage": {"input_tokens": 12, "output_tokens": 6}
+        "stop_details": null,
+        "usage": usage(12, 6, 0, 0)
+    })
+}
+
+/// `usage` as today's API reports it (every field, zeros where nothing was used).
+fn usage(input: u64, output: u64, cache_read: u64, cache_write: u64) -> Value {
+    json!({
+        "input_tokens": input,
+        "cache_creation_input_tokens": cache_write,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation": {"ephemeral_5m_input_tokens": cache_write, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"thinking_tokens": 0},
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        "service_tier": "standard",
+        "inference_geo": "not_available",
     })
 }
 
@@ -60,7 +77,7 @@ fn stream_events(model: &str, deltas: u64, delta_len: usize) -> Vec<Bytes> {
     ));
     events.push(sse(
         "message_delta",
-        &json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}),
+        &json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null,"stop_details":null},"usage":{"output_tokens":6}}),
     ));
     events.push(sse("message_stop", &json!({"type":"message_stop"})));
     events
@@ -236,6 +253,35 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
                 r
             }
         }
+        // With thinking on, the answer starts with a thinking block, as the API's does.
+        _ if chosen_tool(&parsed).is_some() || parsed["thinking"]["type"] == "enabled" => {
+            let mut message = if chosen_tool(&parsed).is_some() {
+                tool_message(&model, &parsed)
+            } else {
+                message_json(&model, &"x".repeat(text_len))
+            };
+            if parsed["thinking"]["type"] == "enabled" {
+                let thought = "Let me think about the answer.";
+                if let Some(content) = message["content"].as_array_mut() {
+                    content.insert(
+                        0,
+                        json!({"type": "thinking", "thinking": thought, "signature": signature(thought)}),
+                    );
+                }
+                message["usage"]["output_tokens_details"]["thinking_tokens"] = json!(8);
+            }
+            if streaming {
+                let events = events_for(&message);
+                let stream =
+                    futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+                sse_response(Body::from_stream(stream))
+            } else {
+                let mut r =
+                    ([("content-type", "application/json")], message.to_string()).into_response();
+                quota_headers(&mut r);
+                r
+            }
+        }
         _ if streaming => {
             let events = stream_events(&model, deltas, text_len / deltas as usize);
             let stream =
@@ -352,7 +398,7 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
                 .into_iter()
                 .chain([
                     json!({"type": "text", "text": "I'll run that command."}),
-                    json!({"type": "tool_use", "id": "toolu_mock_cli", "name": name, "input": input}),
+                    json!({"type": "tool_use", "id": "toolu_mock_cli", "name": name, "input": input, "caller": {"type": "direct"}}),
                 ])
                 .collect();
             (Value::Array(blocks), "tool_use")
@@ -360,12 +406,72 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
     };
     json!({
         "id": "msg_mock_cli", "type": "message", "role": "assistant", "model": model,
-        "content": content, "stop_reason": stop, "stop_sequence": null,
-        "usage": {"input_tokens": 30, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_tokens": 12}
+        "content": content, "container": null, "stop_reason": stop, "stop_sequence": null,
+        "stop_details": null, "usage": usage(30, 12, 0, 0)
     })
 }
 
 /// The whole message of a scripted scenario.
+/// The tool a model would call for this request, if any: the one `tool_choice` forces (`any`:
+/// the first), or — when the conversation ends with the user's plain question and tools are
+/// offered with `auto` — one whose name's words appear in it ("What is the weather in Paris?"
+/// and `get_weather`). After a tool result, or with `none`, no tool.
+fn chosen_tool(request: &Value) -> Option<&Value> {
+    let tools = request["tools"].as_array()?;
+    let choice = &request["tool_choice"];
+    match choice["type"].as_str() {
+        Some("none") => return None,
+        Some("any") => return tools.first(),
+        Some("tool") => return tools.iter().find(|t| t["name"] == choice["name"]),
+        _ => {}
+    }
+    let last = request["messages"].as_array()?.last()?;
+    // Only a plain question (a string): agents' turns (blocks with reminders and context) are
+    // answered in text, as the scenarios they test expect.
+    let question = last["content"].as_str()?.to_lowercase();
+    if last["role"] != "user" {
+        return None;
+    }
+    tools.iter().find(|t| {
+        t["name"].as_str().is_some_and(|name| {
+            name.split(['_', '-'])
+                .filter(|w| w.len() >= 4)
+                .any(|w| question.contains(&w.to_lowercase()))
+        })
+    })
+}
+
+/// A call of [`chosen_tool`] with its required string fields filled from the question (the words
+/// after its last " in ", else "mock").
+fn tool_message(model: &str, request: &Value) -> Value {
+    let tool = chosen_tool(request).cloned().unwrap_or(Value::Null);
+    let question = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default();
+    let value = question
+        .rsplit_once(" in ")
+        .map(|(_, place)| place.trim_end_matches(['?', '.', '!']).to_string())
+        .unwrap_or_else(|| "mock".into());
+    let mut input = serde_json::Map::new();
+    for key in tool["input_schema"]["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(key) = key.as_str() {
+            input.insert(key.into(), value.clone().into());
+        }
+    }
+    json!({
+        "id": "msg_mock_tool", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "tool_use", "id": "toolu_mock_choice", "name": tool["name"], "input": input, "caller": {"type": "direct"}}],
+        "container": null, "stop_reason": "tool_use", "stop_sequence": null, "stop_details": null,
+        "usage": usage(25, 10, 0, 0)
+    })
+}
+
 /// What the real API says of a request's `tools`: a client tool needs an `input_schema` and a
 /// name of at most 128 letters, digits, `_` and `-`; server tools (`web_search_20250305`, …)
 /// carry a versioned `type` instead.
@@ -455,8 +561,8 @@ fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
         "tools" => (
             json!(thinking.into_iter().chain([
                 json!({"type": "text", "text": "I'll check both cities."}),
-                json!({"type": "tool_use", "id": "toolu_01", "name": weather, "input": {"city": "Paris"}}),
-                json!({"type": "tool_use", "id": "toolu_02", "name": weather, "input": {"city": "Oslo", "units": "celsius"}}),
+                json!({"type": "tool_use", "id": "toolu_01", "name": weather, "input": {"city": "Paris"}, "caller": {"type": "direct"}}),
+                json!({"type": "tool_use", "id": "toolu_02", "name": weather, "input": {"city": "Oslo", "units": "celsius"}, "caller": {"type": "direct"}}),
             ]).collect::<Vec<_>>()),
             "tool_use",
         ),
@@ -470,8 +576,8 @@ fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
     };
     json!({
         "id": "msg_mock_2", "type": "message", "role": "assistant", "model": model,
-        "content": content, "stop_reason": stop, "stop_sequence": null,
-        "usage": {"input_tokens": 20, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0, "output_tokens": 15}
+        "content": content, "container": null, "stop_reason": stop, "stop_sequence": null,
+        "stop_details": null, "usage": usage(20, 15, 4, 0)
     })
 }
 
@@ -510,7 +616,7 @@ fn events_for(message: &Value) -> Vec<Bytes> {
                     .collect(),
             ),
             _ => (
-                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}),
+                json!({"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}, "caller": block["caller"]}),
                 pieces(&block["input"].to_string())
                     .into_iter()
                     .map(|p| json!({"type": "input_json_delta", "partial_json": p}))
@@ -532,7 +638,7 @@ fn events_for(message: &Value) -> Vec<Bytes> {
             &json!({"type": "content_block_stop", "index": i}),
         ));
     }
-    out.push(sse("message_delta", &json!({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": null}, "usage": {"output_tokens": message["usage"]["output_tokens"]}})));
+    out.push(sse("message_delta", &json!({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": null, "stop_details": null}, "usage": {"output_tokens": message["usage"]["output_tokens"], "output_tokens_details": message["usage"]["output_tokens_details"]}})));
     out.push(sse("message_stop", &json!({"type": "message_stop"})));
     out
 }

@@ -421,3 +421,96 @@ async fn codex_cli_with_its_default_configuration() {
     assert_eq!(assistant["content"][0]["type"], "thinking", "{assistant}");
     served.terminate().await;
 }
+
+/// One `llm-comply` run (the public conformance suite, pinned in `tests/e2e/requirements.txt`)
+/// of `format` against `base`; its results.
+async fn llm_comply(
+    bin: &Path,
+    base: &str,
+    format: &str,
+    model: &str,
+    filter: Option<&str>,
+) -> Vec<Value> {
+    let mut args = vec![
+        "run", "-u", base, "-k", TOKEN, "--format", format, "-m", model, "--json",
+    ];
+    if let Some(f) = filter {
+        args.extend(["-f", f]);
+    }
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let bin = bin.to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "llm-comply {format}: {e}\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    report["results"].as_array().unwrap().clone()
+}
+
+/// The public conformance suite `llm-comply` 0.5.0 against API mode, for all three formats, with
+/// the mock as upstream. Every test passes, except what docs/openai.md lists with its reason:
+/// the suite's Anthropic schema wants `citations` on every text block, which the real API omits
+/// when there are none (and strict clients reject `null` there), so those tests fail on that
+/// alone; the Responses compaction endpoint is not offered (a warning); the mock does not check
+/// `max_tokens` as upstream does (a warning: the proxy sends the body untouched). The reasoning
+/// test is run with `o3`, an alias CCProxy maps, as the suite gates it on OpenAI model names.
+#[tokio::test]
+async fn the_public_conformance_suite_passes() {
+    let Some(bin) = tool(
+        "CCPROXY_TEST_LLM_COMPLY",
+        repo().join("target/e2e-venv/bin/llm-comply"),
+    ) else {
+        return;
+    };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let served = serve_for_clients(home.path(), &mock).await;
+    let base = format!("http://{}/api/v1", served.addr);
+    let citations_only = |r: &Value| {
+        r["errors"].as_array().is_some_and(|errors| {
+            !errors.is_empty()
+                && errors.iter().all(|e| {
+                    let e = e.as_str().unwrap_or_default();
+                    e.contains("'type': 'text'")
+                        && e.contains("is not valid under any of the given schemas")
+                })
+        })
+    };
+    let known_warnings = ["compact-response", "anth-error-handling"];
+    let mut ran = 0;
+    for (format, model, filter) in [
+        ("open-responses", "gpt-4o", None),
+        ("openai-chat", "gpt-4o", None),
+        ("anthropic", "claude-sonnet-4-20250514", None),
+        ("open-responses", "o3", Some("reasoning-summary")),
+        ("openai-chat", "o3", Some("chat-reasoning-summary")),
+    ] {
+        for r in llm_comply(&bin, &base, format, model, filter).await {
+            let id = r["id"].as_str().unwrap_or_default();
+            ran += 1;
+            match r["status"].as_str() {
+                Some("passed") => {}
+                // Run again with `o3` below.
+                Some("skipped") if id.ends_with("reasoning-summary") && filter.is_none() => {}
+                Some("failed") if format == "anthropic" && citations_only(&r) => {}
+                _ => panic!("{format} {id}: {r}"),
+            }
+            if r["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
+                assert!(known_warnings.contains(&id), "{format} {id}: {r}");
+            }
+        }
+    }
+    assert!(ran >= 30, "only {ran} tests ran");
+    served.terminate().await;
+}
