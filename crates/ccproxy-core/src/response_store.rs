@@ -161,8 +161,11 @@ impl ResponseStore {
             Some(Value::String(text)) => vec![json!({"type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": text}]})],
             Some(Value::Array(items)) => items.clone(),
+            // A malformed `input` is left as it is, for the translation to name it (400).
+            Some(v) if !v.is_null() => return Ok(Vec::new()),
             _ => Vec::new(),
         };
+        let mut changed = false;
         let kept = self.locked();
         if let Some(previous) = req["previous_response_id"]
             .as_str()
@@ -182,6 +185,7 @@ impl ResponseStore {
             );
             whole.append(&mut input);
             input = whole;
+            changed = true;
         }
         for item in input.iter_mut() {
             if item["type"] != "item_reference" {
@@ -202,8 +206,10 @@ impl ResponseStore {
                 .find(|i| i["id"] == id.as_str())
                 .cloned();
             *item = found.ok_or_else(|| not_found("Item", &id, self))?;
+            changed = true;
         }
-        if req.get("input").is_some() || req.get("previous_response_id").is_some() {
+        // The request is rewritten only when an id was resolved.
+        if changed {
             req["input"] = Value::Array(input.clone());
         }
         Ok(input)
@@ -242,6 +248,14 @@ mod tests {
         let e = store.expand(a, &mut unknown).unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound);
         assert!(e.message.contains("'r1'"), "{}", e.message);
+        // Nothing to resolve: the request stays as it came (a malformed input is the
+        // translation's to name).
+        let mut plain = json!({"input": "q"});
+        store.expand(a, &mut plain).unwrap();
+        assert_eq!(plain["input"], "q");
+        let mut bad = json!({"previous_response_id": "r3", "input": 5});
+        store.expand(a, &mut bad).unwrap();
+        assert_eq!(bad["input"], 5);
         store.delete(a, "r3").unwrap();
         assert!(store.get(a, "r3").is_err());
         let gone = ResponseStore::new(5, Duration::ZERO);

@@ -241,46 +241,21 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
             } else {
                 scripted_message(&model, &scenario, &parsed)
             };
-            if streaming {
-                let events = events_for(&message);
-                let stream =
-                    futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
-                sse_response(Body::from_stream(stream))
-            } else {
-                let mut r =
-                    ([("content-type", "application/json")], message.to_string()).into_response();
-                quota_headers(&mut r);
-                r
-            }
+            answer(&message, streaming)
         }
         // With thinking on, the answer starts with a thinking block, as the API's does.
         _ if chosen_tool(&parsed).is_some() || parsed["thinking"]["type"] == "enabled" => {
-            let mut message = if chosen_tool(&parsed).is_some() {
-                tool_message(&model, &parsed)
-            } else {
-                message_json(&model, &"x".repeat(text_len))
+            let mut message = match chosen_tool(&parsed) {
+                Some(_) => tool_message(&model, &parsed),
+                None => message_json(&model, &"x".repeat(text_len)),
             };
             if parsed["thinking"]["type"] == "enabled" {
-                let thought = "Let me think about the answer.";
                 if let Some(content) = message["content"].as_array_mut() {
-                    content.insert(
-                        0,
-                        json!({"type": "thinking", "thinking": thought, "signature": signature(thought)}),
-                    );
+                    content.insert(0, thinking_block("Let me think about the answer."));
                 }
                 message["usage"]["output_tokens_details"]["thinking_tokens"] = json!(8);
             }
-            if streaming {
-                let events = events_for(&message);
-                let stream =
-                    futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
-                sse_response(Body::from_stream(stream))
-            } else {
-                let mut r =
-                    ([("content-type", "application/json")], message.to_string()).into_response();
-                quota_headers(&mut r);
-                r
-            }
+            answer(&message, streaming)
         }
         _ if streaming => {
             let events = stream_events(&model, deltas, text_len / deltas as usize);
@@ -390,10 +365,8 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
                     json!({"command": "echo hi", "description": "Print hi"}),
                 )
             };
-            let thought = "The user wants me to run a command.";
-            let thinking = (request["thinking"]["type"] == "enabled").then(
-                || json!({"type": "thinking", "thinking": thought, "signature": signature(thought)}),
-            );
+            let thinking = (request["thinking"]["type"] == "enabled")
+                .then(|| thinking_block("The user wants me to run a command."));
             let blocks: Vec<Value> = thinking
                 .into_iter()
                 .chain([
@@ -497,6 +470,23 @@ fn tools_problem(request: &Value) -> Option<String> {
     None
 }
 
+/// `message`, as an event stream or as JSON (with the quota headers).
+fn answer(message: &Value, streaming: bool) -> Response {
+    if streaming {
+        let events = events_for(message);
+        let stream = futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+        return sse_response(Body::from_stream(stream));
+    }
+    let mut r = ([("content-type", "application/json")], message.to_string()).into_response();
+    quota_headers(&mut r);
+    r
+}
+
+/// A thinking block with the mock's signature of its text.
+fn thinking_block(thought: &str) -> Value {
+    json!({"type": "thinking", "thinking": thought, "signature": signature(thought)})
+}
+
 /// The mock's signature of a thinking text (the real API's are opaque; this one lets the mock
 /// check that a block came back unchanged).
 fn signature(thinking: &str) -> String {
@@ -554,9 +544,8 @@ fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
                 .find(|n| n.ends_with("weather"))
         })
         .unwrap_or("weather");
-    let thought = "I should look up the weather in both cities.";
     let thinking = (request["thinking"]["type"] == "enabled")
-        .then(|| json!({"type": "thinking", "thinking": thought, "signature": signature(thought)}));
+        .then(|| thinking_block("I should look up the weather in both cities."));
     let (content, stop) = match scenario {
         "tools" => (
             json!(thinking.into_iter().chain([
@@ -568,7 +557,7 @@ fn scripted_message(model: &str, scenario: &str, request: &Value) -> Value {
         ),
         _ => (
             json!([
-                {"type": "thinking", "thinking": "The user wants a greeting.", "signature": signature("The user wants a greeting.")},
+                thinking_block("The user wants a greeting."),
                 {"type": "text", "text": "Hello!"}
             ]),
             "end_turn",

@@ -637,7 +637,8 @@ async fn ccproxy_ui_links_the_owner_to_the_running_server() {
     // The restart keeps the key: the page the owner has open keeps working.
     let addr = served.addr.clone();
     let mut restarted = false;
-    for _ in 0..600 {
+    // Up to a generous minute: a loaded machine restarts slower.
+    for _ in 0..1200 {
         let log = served.log.lock().unwrap().clone();
         if log.matches("listening on http://").count() >= 2 {
             restarted = true;
