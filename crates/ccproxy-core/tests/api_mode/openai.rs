@@ -630,6 +630,14 @@ async fn responses_are_kept_for_clients_that_use_ids() {
         let message = v["error"]["message"].as_str().unwrap();
         assert!(message.contains("_gone'"), "{message}");
     }
+    // A malformed input is named, whatever id comes with it.
+    let r = post(json!({"model": "gpt-4o", "previous_response_id": id, "input": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "input", "{v}");
     let unkept: Value = post(json!({"model": "gpt-4o", "input": "hi", "store": false}))
         .send()
         .await
