@@ -15,6 +15,12 @@
 //! | `FAKE_CRASH`   | the start of a stream, then exit code 3                                   |
 //! | `FAKE_HANG`    | the start of a stream, then nothing until `interrupt`                     |
 //! | `FAKE_ECHO`    | a streamed reply whose text is the user content it received, as JSON     |
+//! | `FAKE_CLIENT_TOOL` | with `--mcp-config` naming an `sdk` server (the client's tools): lists |
+//! |                | the tools over `mcp_message`, streams a call of the first one, sends its |
+//! |                | `tools/call`, waits for the answer, then streams "The tool returned: …"  |
+//! |                | (for the answer `FAKE_HANG`: the start of that, then nothing until      |
+//! |                | `interrupt`)                                                             |
+//! | `FAKE_CLIENT_TOOL_CRASH` | the same up to the `tools/call`, then exit code 3               |
 //!
 //! `FAKE_CLAUDE_LOG=<file>` appends one JSON line per event (argv, cwd, environment markers,
 //! every stdin line) so tests can check what the proxy sent. `FAKE_CLAUDE_INIT_MS` delays the
@@ -37,6 +43,10 @@ const F6: &str = include_str!("../transcripts/f6.stdout.jsonl");
 const INIT: &str = include_str!("../transcripts/initialize.response.json");
 
 struct Fake {
+    /// The client's tools (`tools/list` of the `sdk` server), once listed.
+    tools: Option<Vec<Value>>,
+    sdk_server: bool,
+    next_request: u64,
     log: Option<std::fs::File>,
     session: String,
     partial: bool,
@@ -106,6 +116,137 @@ impl Fake {
         }));
     }
 
+    /// Sends a control request of ours and waits for its answer (other lines are logged and
+    /// dropped; `None` when stdin closes or an `interrupt` comes first).
+    fn ask(&mut self, rx: &mpsc::Receiver<String>, request: Value) -> Option<Value> {
+        self.next_request += 1;
+        let id = format!("fake_req_{}", self.next_request);
+        self.emit_json(json!({"type": "control_request", "request_id": id, "request": request}));
+        loop {
+            let line = rx.recv().ok()?;
+            self.log(json!({"stdin": line}));
+            let m: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if m["type"] == "control_response" && m["response"]["request_id"] == id {
+                return Some(m["response"].clone());
+            }
+            if m["request"]["subtype"] == "interrupt" {
+                self.emit_json(json!({"type": "control_response", "response": {"subtype": "success", "request_id": m["request_id"], "response": {"still_queued": []}}}));
+                return None;
+            }
+        }
+    }
+
+    fn mcp(&mut self, rx: &mpsc::Receiver<String>, message: Value) -> Option<Value> {
+        let answer = self.ask(
+            rx,
+            json!({"subtype": "mcp_message", "server_name": "client", "message": message}),
+        )?;
+        Some(answer["response"]["mcp_response"].clone())
+    }
+
+    /// Lists the client's tools once, as the CLI does on its first turn.
+    fn list_tools(&mut self, rx: &mpsc::Receiver<String>) {
+        if self.tools.is_some() || !self.sdk_server {
+            return;
+        }
+        self.mcp(rx, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}));
+        let list = self.mcp(
+            rx,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        );
+        let tools = list
+            .and_then(|l| l["result"]["tools"].as_array().cloned())
+            .unwrap_or_default();
+        self.log(json!({"tools_list": tools}));
+        self.tools = Some(tools);
+    }
+
+    /// A streamed call of the first client tool, its `tools/call`, and (unless `crash`) the
+    /// answer reported in a second streamed message.
+    fn client_tool(&mut self, rx: &mpsc::Receiver<String>, crash: bool) {
+        let Some(tool) = self.tools.as_ref().and_then(|t| t.first()).cloned() else {
+            self.init_line();
+            self.result("no client tools", true, "error_during_execution");
+            return;
+        };
+        let name = tool["name"].as_str().unwrap_or("tool").to_string();
+        let mut input = serde_json::Map::new();
+        for key in tool["inputSchema"]["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(key) = key.as_str() {
+                input.insert(key.into(), json!("Paris"));
+            }
+        }
+        let input = Value::Object(input);
+        let call_id = format!("toolu_fake_{}_{}", std::process::id(), self.next_request);
+        self.init_line();
+        self.event(json!({"type": "message_start", "message": {"id": "msg_fake_call", "type": "message", "role": "assistant", "model": "claude-opus-5-5", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 1}}}));
+        self.event(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}, "caller": {"type": "direct"}}}));
+        self.event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": input.to_string()}}));
+        self.event(json!({"type": "content_block_stop", "index": 0}));
+        self.event(json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"input_tokens": 7, "output_tokens": 9}}));
+        self.event(json!({"type": "message_stop"}));
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": input, "_meta": {"claudecode/toolUseId": call_id, "progressToken": 2}}});
+        if crash {
+            self.next_request += 1;
+            let id = format!("fake_req_{}", self.next_request);
+            self.emit_json(json!({"type": "control_request", "request_id": id, "request": {"subtype": "mcp_message", "server_name": "client", "message": call}}));
+            eprintln!("fake-claude: crashing while a tool call waits, as asked");
+            std::process::exit(3);
+        }
+        let Some(answer) = self.mcp(rx, call) else {
+            self.result("", true, "error_during_execution");
+            return;
+        };
+        self.log(json!({"tool_answer": answer}));
+        let result = &answer["result"];
+        let text: String = result["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["text"].as_str())
+            .collect();
+        let session = self.session.clone();
+        self.emit_json(json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": result["content"], "is_error": result["isError"]}]}, "parent_tool_use_id": null, "session_id": session}));
+        let reply = format!("The tool returned: {text}");
+        self.event(json!({"type": "message_start", "message": {"id": "msg_fake_after", "type": "message", "role": "assistant", "model": "claude-opus-5-5", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 11, "output_tokens": 1}}}));
+        self.event(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+        if text == "FAKE_HANG" {
+            // A continuation that goes on until it is interrupted.
+            self.event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Still thinking"}}));
+            self.hang(rx);
+            return;
+        }
+        self.event(json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": reply}}));
+        self.event(json!({"type": "content_block_stop", "index": 0}));
+        self.event(json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"input_tokens": 11, "output_tokens": 6}}));
+        self.event(json!({"type": "message_stop"}));
+        let session = self.session.clone();
+        self.emit_json(json!({
+            "type": "result", "subtype": "success", "is_error": false, "result": reply,
+            "stop_reason": "end_turn", "session_id": session, "total_cost_usd": 0.02, "num_turns": 2,
+            "usage": {"input_tokens": 18, "output_tokens": 15, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "api_error_status": null
+        }));
+    }
+
+    /// Nothing more until an interrupt, which ends the turn; false when stdin closed instead.
+    fn hang(&mut self, rx: &mpsc::Receiver<String>) -> bool {
+        while let Ok(l) = rx.recv() {
+            self.log(json!({"stdin": l}));
+            let m: Value = serde_json::from_str(&l).unwrap_or(Value::Null);
+            if m["request"]["subtype"] == "interrupt" {
+                self.emit_json(json!({"type": "control_response", "response": {"subtype": "success", "request_id": m["request_id"], "response": {"still_queued": []}}}));
+                self.result("", false, "success");
+                return true;
+            }
+        }
+        false
+    }
+
     fn echo(&mut self, content: &Value) {
         let text = content.to_string();
         self.init_line();
@@ -138,7 +279,19 @@ fn main() {
             .open(p)
             .ok()
     });
+    let sdk_server = args
+        .iter()
+        .position(|a| a == "--mcp-config")
+        .and_then(|i| args.get(i + 1..))
+        .is_some_and(|rest| {
+            rest.iter()
+                .take_while(|a| !a.starts_with("--"))
+                .any(|a| a.contains("\"sdk\""))
+        });
     let mut fake = Fake {
+        tools: None,
+        sdk_server,
+        next_request: 0,
         log,
         session: format!("fake-session-{}", std::process::id()),
         partial: args.iter().any(|a| a == "--include-partial-messages"),
@@ -157,6 +310,9 @@ fn main() {
         "pid": std::process::id(),
         "entrypoint": std::env::var("CLAUDE_CODE_ENTRYPOINT").ok(),
         "nonessential": std::env::var("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC").ok(),
+        "no_prefix": std::env::var("CLAUDE_AGENT_SDK_MCP_NO_PREFIX").ok(),
+        "tool_search": std::env::var("ENABLE_TOOL_SEARCH").ok(),
+        "mcp_tool_timeout": std::env::var("MCP_TOOL_TIMEOUT").ok(),
     }));
 
     // stdin is read on its own thread, so an `interrupt` reaches a turn in progress.
@@ -195,9 +351,14 @@ fn main() {
             }
             Some("control_response") => {}
             Some("user") => {
+                fake.list_tools(&rx);
                 let content = &msg["message"]["content"];
                 let text = content.to_string();
-                if text.contains("FAKE_TOOL") {
+                if text.contains("FAKE_CLIENT_TOOL_CRASH") {
+                    fake.client_tool(&rx, true);
+                } else if text.contains("FAKE_CLIENT_TOOL") {
+                    fake.client_tool(&rx, false);
+                } else if text.contains("FAKE_TOOL") {
                     fake.replay(F4);
                 } else if text.contains("FAKE_QUOTA") {
                     fake.replay(F3);
@@ -219,20 +380,8 @@ fn main() {
                     std::process::exit(3);
                 } else if text.contains("FAKE_HANG") {
                     fake.stream_start();
-                    // Nothing more until an interrupt (or stdin closes).
-                    loop {
-                        match rx.recv() {
-                            Ok(l) => {
-                                fake.log(json!({"stdin": l}));
-                                let m: Value = serde_json::from_str(&l).unwrap_or(Value::Null);
-                                if m["request"]["subtype"] == "interrupt" {
-                                    fake.emit_json(json!({"type": "control_response", "response": {"subtype": "success", "request_id": m["request_id"], "response": {"still_queued": []}}}));
-                                    fake.result("", false, "success");
-                                    break;
-                                }
-                            }
-                            Err(_) => return,
-                        }
+                    if !fake.hang(&rx) {
+                        return;
                     }
                 } else if text.contains("FAKE_ECHO") {
                     fake.echo(content);

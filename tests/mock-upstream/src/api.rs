@@ -244,10 +244,17 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
             answer(&message, streaming)
         }
         // With thinking on, the answer starts with a thinking block, as the API's does.
-        _ if chosen_tool(&parsed).is_some() || parsed["thinking"]["type"] == "enabled" => {
-            let mut message = match chosen_tool(&parsed) {
-                Some(_) => tool_message(&model, &parsed),
-                None => message_json(&model, &"x".repeat(text_len)),
+        _ if chosen_tool(&parsed).is_some()
+            || parsed["thinking"]["type"] == "enabled"
+            || tool_results_text(&parsed).is_some() =>
+        {
+            let mut message = match (chosen_tool(&parsed), tool_results_text(&parsed)) {
+                (Some(_), _) => tool_message(&model, &parsed),
+                // After tool results, the model reports them.
+                (None, Some(results)) => {
+                    message_json(&model, &format!("The tool returned: {results}"))
+                }
+                (None, None) => message_json(&model, &"x".repeat(text_len)),
             };
             if parsed["thinking"]["type"] == "enabled" {
                 if let Some(content) = message["content"].as_array_mut() {
@@ -371,7 +378,7 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
                 .into_iter()
                 .chain([
                     json!({"type": "text", "text": "I'll run that command."}),
-                    json!({"type": "tool_use", "id": "toolu_mock_cli", "name": name, "input": input, "caller": {"type": "direct"}}),
+                    json!({"type": "tool_use", "id": tool_use_id(), "name": name, "input": input, "caller": {"type": "direct"}}),
                 ])
                 .collect();
             (Value::Array(blocks), "tool_use")
@@ -382,6 +389,69 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
         "content": content, "container": null, "stop_reason": stop, "stop_sequence": null,
         "stop_details": null, "usage": usage(30, 12, 0, 0)
     })
+}
+
+/// A new `tool_use` id: unique, as the API's are (clients and proxies match results by it).
+fn tool_use_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("toolu_mock_{:04}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The conversation's last message, not counting `system` messages (Claude Code appends its
+/// environment as one).
+fn last_turn(request: &Value) -> Option<&Value> {
+    request["messages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["role"] != "system")
+}
+
+/// A message's text when it is a plain question: a string, or only text blocks (what the
+/// OpenAI translations send), not counting the `<system-reminder>` blocks Claude Code puts
+/// before the user's words. Earlier turns written out as a `<conversation>` (Claude Code mode's
+/// fresh start) are not a plain question: they are answered in text, as the scenarios they test
+/// expect.
+fn plain_question(message: &Value) -> Option<String> {
+    match &message["content"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) if blocks.iter().all(|b| b["type"] == "text") => {
+            let text: String = blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .filter(|t| !t.trim_start().starts_with("<system-reminder>"))
+                .collect();
+            (!text.contains("<system-reminder>") && !text.contains("<conversation>"))
+                .then_some(text)
+        }
+        _ => None,
+    }
+}
+
+/// The text of the tool results the last user turn carries, if it carries any.
+fn tool_results_text(request: &Value) -> Option<String> {
+    let blocks = last_turn(request)?["content"].as_array()?;
+    let texts: Vec<String> = blocks
+        .iter()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| {
+            let text = match &b["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                _ => String::new(),
+            };
+            if b["is_error"] == true {
+                format!("(error) {}", text.trim())
+            } else {
+                text.trim().to_string()
+            }
+        })
+        .collect();
+    (!texts.is_empty()).then(|| texts.join("; "))
 }
 
 /// The whole message of a scripted scenario.
@@ -398,10 +468,8 @@ fn chosen_tool(request: &Value) -> Option<&Value> {
         Some("tool") => return tools.iter().find(|t| t["name"] == choice["name"]),
         _ => {}
     }
-    let last = request["messages"].as_array()?.last()?;
-    // Only a plain question (a string): agents' turns (blocks with reminders and context) are
-    // answered in text, as the scenarios they test expect.
-    let question = last["content"].as_str()?.to_lowercase();
+    let last = last_turn(request)?;
+    let question = plain_question(last)?.to_lowercase();
     if last["role"] != "user" {
         return None;
     }
@@ -414,32 +482,41 @@ fn chosen_tool(request: &Value) -> Option<&Value> {
     })
 }
 
-/// A call of [`chosen_tool`] with its required string fields filled from the question (the words
-/// after its last " in ", else "mock").
+/// Calls of [`chosen_tool`] with its required string fields filled from the question: the words
+/// after its last " in " (else "mock"), one call per place when they name several ("in Paris
+/// and Tokyo": two calls, as a model makes parallel calls).
 fn tool_message(model: &str, request: &Value) -> Value {
     let tool = chosen_tool(request).cloned().unwrap_or(Value::Null);
-    let question = request["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
+    let question = last_turn(request)
+        .and_then(plain_question)
         .unwrap_or_default();
-    let value = question
-        .rsplit_once(" in ")
-        .map(|(_, place)| place.trim_end_matches(['?', '.', '!']).to_string())
-        .unwrap_or_else(|| "mock".into());
-    let mut input = serde_json::Map::new();
-    for key in tool["input_schema"]["required"]
-        .as_array()
+    let places: Vec<String> = match question.rsplit_once(" in ") {
+        Some((_, places)) => places
+            .trim_end_matches(['?', '.', '!'])
+            .split(" and ")
+            .map(|p| p.trim().to_string())
+            .collect(),
+        None => vec!["mock".into()],
+    };
+    let calls: Vec<Value> = places
         .into_iter()
-        .flatten()
-    {
-        if let Some(key) = key.as_str() {
-            input.insert(key.into(), value.clone().into());
-        }
-    }
+        .map(|value| {
+            let mut input = serde_json::Map::new();
+            for key in tool["input_schema"]["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(key) = key.as_str() {
+                    input.insert(key.into(), value.clone().into());
+                }
+            }
+            json!({"type": "tool_use", "id": tool_use_id(), "name": tool["name"], "input": input, "caller": {"type": "direct"}})
+        })
+        .collect();
     json!({
         "id": "msg_mock_tool", "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "tool_use", "id": "toolu_mock_choice", "name": tool["name"], "input": input, "caller": {"type": "direct"}}],
+        "content": calls,
         "container": null, "stop_reason": "tool_use", "stop_sequence": null, "stop_details": null,
         "usage": usage(25, 10, 0, 0)
     })
