@@ -154,6 +154,7 @@ pages.status = async (main) => {
       ["Path", cli.path || cli.problem || "–"],
       ["Warm processes", `${sdk.pool.warm} of ${sdk.pool.size}`],
       ["Running", `${sdk.pool.running} of ${sdk.pool.max_concurrent}`],
+      ["Waiting for tool results", String(sdk.pool.waiting_for_tool_results ?? 0)],
       ["Permission mode", sdk.permission_mode],
     ])),
     quotaCard(quota),
@@ -449,6 +450,8 @@ pages.settings = async (main) => {
     "claude.disallowed_tools": "Disallowed tools (comma-separated)", "claude.max_turns": "Max turns per request",
     "claude.pool_size": "Warm CLI processes", "claude.max_concurrent": "Concurrent Claude Code requests",
     "claude.max_queued": "Queued Claude Code requests", "claude.session_idle_secs": "Session idle time-out (s)",
+    "claude.tool_result_timeout_secs": "Wait for a client's tool results (s)",
+    "claude.builtin_tools_with_client_tools": "Keep the CLI's own tools when a request brings its tools",
     "observability.request_log": "Keep the request log", "observability.retention_days": "Keep records for (days)",
     "observability.metrics": "Serve /metrics",
   };

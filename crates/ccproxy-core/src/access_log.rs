@@ -182,6 +182,7 @@ mod tests {
             error_type: None,
             client_disconnected: true,
             upstream_request_id: None,
+            turn_id: None,
             quota_status: None,
             quota_5h_utilization: None,
             quota_7d_utilization: None,

@@ -1,9 +1,9 @@
 //! Claude Code mode's process management: finding the CLI, the warm pool, the concurrency
 //! limit and sessions. The exchange (`exchange::turn`) leases a process here for each turn.
 //!
-//! - **Warm pool.** A process costs ~0.25 s to start and initialize, and its system prompt is
-//!   fixed at start (`--system-prompt`). The pool keeps up to `claude.pool_size` initialized
-//!   processes, keyed by system prompt: every lease of a key starts a replacement for that key in
+//! - **Warm pool.** A process costs ~0.25 s to start and initialize, and its [`Profile`] (system
+//!   prompt, the client's tools) is fixed at start. The pool keeps up to `claude.pool_size`
+//!   initialized processes, keyed by profile: every lease of a key starts a replacement for that key in
 //!   the background once its turn is over (evicting the oldest warm process of another key when
 //!   full), on the model that request asked for, so the prompts and models clients actually send
 //!   are the ones kept warm and a warm turn needs no `set_model` round trip. It fills on first use of `/sdk` (or at
@@ -16,11 +16,16 @@
 //!   the new message. Each session remembers its history's keys
 //!   ([`ccproxy_protocol::claude_cli::history_keys`]); a request whose history is not exactly
 //!   the session's plus one user message starts the session over with the full transcript.
+//! - **Waiting turns.** A turn that called the client's tools keeps its process, slot (and
+//!   session) while it waits for the client's next request with the results ([`waiting`]), for
+//!   at most `claude.tool_result_timeout_secs`.
 
 pub mod locate;
 pub mod process;
+pub mod waiting;
 
 use crate::config::Config;
+use ccproxy_protocol::claude_cli::tools::ClientTools;
 use locate::{CliInfo, LocateError};
 use process::{CliProcess, Settings};
 use serde_json::{json, Value};
@@ -45,8 +50,37 @@ pub enum LeaseError {
     Spawn(String),
 }
 
-struct Warm {
+/// What a process is started with and cannot change afterwards: its system prompt and the
+/// client's tools it offers (the CLI lists them once).
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub system: String,
+    pub tools: Option<Arc<ClientTools>>,
+    /// Equal for equal profiles.
     key: String,
+}
+
+impl Profile {
+    pub fn new(system: &str, tools: Option<ClientTools>) -> Self {
+        let key = match &tools {
+            None => system.to_string(),
+            Some(t) => format!("{system}\0{}", t.fingerprint()),
+        };
+        Self {
+            system: system.to_string(),
+            tools: tools.map(Arc::new),
+            key,
+        }
+    }
+
+    /// Equal for processes that can serve each other's requests.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+struct Warm {
+    profile: Profile,
     process: CliProcess,
     since: Instant,
 }
@@ -62,7 +96,8 @@ pub struct Session {
     pub process: Option<CliProcess>,
     /// `history_keys` of the conversation the process holds.
     pub keys: Vec<u64>,
-    pub system: String,
+    /// The process's [`Profile::key`].
+    pub profile: String,
     pub last_used: Instant,
 }
 
@@ -83,6 +118,8 @@ pub struct ClaudeCode {
     tasks: TaskTracker,
     /// Ends the reaper at once on shutdown.
     stop: CancellationToken,
+    /// Turns waiting for the client's tool results.
+    waiting: waiting::Waiting,
 }
 
 /// A process for one turn, holding a concurrency slot; see [`ClaudeCode::lease`].
@@ -90,7 +127,7 @@ pub struct Lease {
     pub process: CliProcess,
     /// A warm process to start once this turn is over (not during it: on a small machine the
     /// start-up of a CLI would slow the turn's first token).
-    refill: Option<(Arc<ClaudeCode>, String, Option<String>)>,
+    refill: RefillLater,
     /// Messages the process already holds (send only the rest).
     pub skip: usize,
     pub session: Option<OwnedMutexGuard<Session>>,
@@ -114,6 +151,7 @@ impl ClaudeCode {
             stopping: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
+            waiting: waiting::Waiting::default(),
         });
         cc.clone().start_background();
         cc
@@ -144,7 +182,7 @@ impl ClaudeCode {
                     }
                     if cc.config.claude.prewarm {
                         cc.used.store(true, Ordering::Relaxed);
-                        cc.refill("", None);
+                        cc.refill(&Profile::new("", None), None);
                     }
                 }
                 Err(e) => tracing::warn!("Claude Code mode (/sdk) is unavailable: {e}"),
@@ -221,11 +259,17 @@ impl ClaudeCode {
             max_turns: c.max_turns,
             mcp_config: c.mcp_config.clone(),
             silence: Duration::from_secs(c.read_timeout_secs.max(1)),
+            builtin_tools_with_client_tools: c.builtin_tools_with_client_tools,
+            tool_timeout: Duration::from_secs(c.tool_result_timeout_secs + 60),
         }
     }
 
-    /// Starts and initializes a process for `system`, on `model`.
-    async fn spawn(&self, system: &str, model: Option<&str>) -> Result<CliProcess, LeaseError> {
+    /// Starts and initializes a process for `profile`, on `model`.
+    async fn spawn(
+        &self,
+        profile: &Profile,
+        model: Option<&str>,
+    ) -> Result<CliProcess, LeaseError> {
         let info = self
             .cli()
             .await
@@ -237,23 +281,24 @@ impl ClaudeCode {
                 settings.cwd.display()
             ))
         })?;
-        let process = CliProcess::spawn(&settings, system, model)
+        let process = CliProcess::spawn(&settings, &profile.system, model, profile.tools.clone())
             .await
             .map_err(|e| LeaseError::Spawn(e.to_string()))?;
         *self.init.lock().unwrap_or_else(|e| e.into_inner()) = Some(process.init.clone());
         Ok(process)
     }
 
-    /// Starts warm processes for `key` in the background until the pool is full (making room by
-    /// stopping the oldest warm processes of other keys).
-    fn refill(self: &Arc<Self>, key: &str, model: Option<&str>) {
+    /// Starts warm processes for `profile` in the background until the pool is full (making room
+    /// by stopping the oldest warm processes of other profiles).
+    fn refill(self: &Arc<Self>, profile: &Profile, model: Option<&str>) {
+        let key = profile.key();
         let size = self.config.claude.pool_size;
         if size == 0 || self.stopping.load(Ordering::Relaxed) {
             return;
         }
         let (evicted, starts) = {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-            let of_key = pool.warm.iter().filter(|w| w.key == key).count();
+            let of_key = pool.warm.iter().filter(|w| w.profile.key() == key).count();
             let wanted = size.saturating_sub(of_key + pool.spawning);
             let mut evicted = Vec::new();
             let mut starts = 0;
@@ -263,7 +308,7 @@ impl ClaudeCode {
                         .warm
                         .iter()
                         .enumerate()
-                        .filter(|(_, w)| w.key != key)
+                        .filter(|(_, w)| w.profile.key() != key)
                         .min_by_key(|(_, w)| w.since)
                         .map(|(i, _)| i);
                     match oldest {
@@ -281,17 +326,17 @@ impl ClaudeCode {
         }
         for _ in 0..starts {
             let cc = self.clone();
-            let key = key.to_string();
+            let profile = profile.clone();
             let model = model.map(String::from);
             self.tasks.spawn(async move {
-                let spawned = cc.spawn(&key, model.as_deref()).await;
+                let spawned = cc.spawn(&profile, model.as_deref()).await;
                 let leftover = {
                     let mut pool = cc.pool.lock().unwrap_or_else(|e| e.into_inner());
                     pool.spawning -= 1;
                     match spawned {
                         Ok(process) if !cc.stopping.load(Ordering::Relaxed) => {
                             pool.warm.push(Warm {
-                                key,
+                                profile,
                                 process,
                                 since: Instant::now(),
                             });
@@ -311,13 +356,14 @@ impl ClaudeCode {
         }
     }
 
-    /// A warm process for `system` (on `model` if there is one), else a new one, and whether
+    /// A warm process for `profile` (on `model` if there is one), else a new one, and whether
     /// the pool should be refilled after the turn.
     async fn process_for(
         self: &Arc<Self>,
-        system: &str,
+        profile: &Profile,
         model: Option<&str>,
     ) -> Result<(CliProcess, RefillLater), LeaseError> {
+        let key = profile.key();
         self.used.store(true, Ordering::Relaxed);
         let warm = {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -325,8 +371,8 @@ impl ClaudeCode {
             let pick = |pool: &Pool| {
                 pool.warm
                     .iter()
-                    .position(|w| w.key == system && w.process.model.as_deref() == model)
-                    .or_else(|| pool.warm.iter().position(|w| w.key == system))
+                    .position(|w| w.profile.key() == key && w.process.model.as_deref() == model)
+                    .or_else(|| pool.warm.iter().position(|w| w.profile.key() == key))
             };
             while let Some(i) = pick(&pool) {
                 let mut w = pool.warm.remove(i);
@@ -337,13 +383,13 @@ impl ClaudeCode {
             }
             found
         };
-        let later = Some((self.clone(), system.to_string(), model.map(String::from)));
+        let later = Some((self.clone(), profile.clone(), model.map(String::from)));
         match warm {
             Some(p) => Ok((p, later)),
             None => {
                 // Nothing warm: the request pays for a start anyway; warm the pool alongside.
-                self.refill(system, model);
-                Ok((self.spawn(system, model).await?, None))
+                self.refill(profile, model);
+                Ok((self.spawn(profile, model).await?, None))
             }
         }
     }
@@ -377,11 +423,11 @@ impl ClaudeCode {
         }
     }
 
-    /// A process for a turn of `messages` (keys from `history_keys`) with `system`, in
+    /// A process for a turn of `messages` (keys from `history_keys`) with `profile`, in
     /// `session` when given.
     pub async fn lease(
         self: &Arc<Self>,
-        system: &str,
+        profile: &Profile,
         model: Option<&str>,
         keys: &[u64],
         session: Option<&str>,
@@ -391,7 +437,7 @@ impl ClaudeCode {
             .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
         let permit = self.slot().await?;
         let Some(id) = session else {
-            let (process, refill) = self.process_for(system, model).await?;
+            let (process, refill) = self.process_for(profile, model).await?;
             return Ok(Lease {
                 tasks: self.tasks.clone(),
                 process,
@@ -404,7 +450,7 @@ impl ClaudeCode {
         let cell = self.session(id);
         let mut s = cell.lock_owned().await;
         s.last_used = Instant::now();
-        let holds_prefix = s.system == system
+        let holds_prefix = s.profile == profile.key()
             && !s.keys.is_empty()
             && s.keys.len() + 1 == keys.len()
             && keys.starts_with(&s.keys);
@@ -420,8 +466,8 @@ impl ClaudeCode {
                 self.tasks.spawn(old.shutdown());
             }
             s.keys.clear();
-            s.system = system.to_string();
-            let (process, refill) = self.process_for(system, model).await?;
+            s.profile = profile.key().to_string();
+            let (process, refill) = self.process_for(profile, model).await?;
             (process, 0, refill)
         };
         Ok(Lease {
@@ -455,7 +501,7 @@ impl ClaudeCode {
         let s = Arc::new(tokio::sync::Mutex::new(Session {
             process: None,
             keys: Vec::new(),
-            system: String::new(),
+            profile: String::new(),
             last_used: Instant::now(),
         }));
         sessions.insert(id.to_string(), s.clone());
@@ -529,6 +575,7 @@ impl ClaudeCode {
             "max_concurrent": self.config.claude.max_concurrent,
             "queued": self.queued.load(Ordering::Relaxed),
             "sessions": sessions,
+            "waiting_for_tool_results": self.waiting.count(),
         })
     }
 
@@ -541,6 +588,10 @@ impl ClaudeCode {
     /// Stops every warm process and session process; new leases are refused after this.
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+        // Waiting turns first: they hold session locks the loop below takes.
+        for parked in self.waiting.drain() {
+            parked.lease.cancel();
+        }
         let warm: Vec<CliProcess> = {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             pool.warm.drain(..).map(|w| w.process).collect()
@@ -573,7 +624,7 @@ impl ClaudeCode {
     }
 }
 
-type RefillLater = Option<(Arc<ClaudeCode>, String, Option<String>)>;
+type RefillLater = Option<(Arc<ClaudeCode>, Profile, Option<String>)>;
 
 /// Stops a session's process once nobody uses it.
 fn close_session(tasks: &TaskTracker, s: Arc<tokio::sync::Mutex<Session>>) {
@@ -617,8 +668,8 @@ impl Lease {
             tasks,
             ..
         } = self;
-        if let Some((cc, key, model)) = refill {
-            cc.refill(&key, model.as_deref());
+        if let Some((cc, profile, model)) = refill {
+            cc.refill(&profile, model.as_deref());
         }
         match (session, history) {
             (Some(mut s), Some(keys)) => {
@@ -650,8 +701,8 @@ impl Lease {
         if tokio::runtime::Handle::try_current().is_err() {
             return; // dropping `process` kills it
         }
-        if let Some((cc, key, model)) = refill {
-            cc.refill(&key, model.as_deref());
+        if let Some((cc, profile, model)) = refill {
+            cc.refill(&profile, model.as_deref());
         }
         tasks.spawn(async move {
             process.cancel_turn(Duration::from_secs(5)).await;

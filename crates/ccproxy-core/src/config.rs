@@ -257,6 +257,12 @@ pub struct ClaudeConfig {
     pub session_idle_secs: u64,
     /// Sessions kept at once; the least recently used one is closed beyond this.
     pub max_sessions: usize,
+    /// How long a turn that called the client's tools waits for the client's next request with
+    /// their results; then the turn is interrupted and its process stopped.
+    pub tool_result_timeout_secs: u64,
+    /// Keep the CLI's built-in tools (under the permission settings above) when a request
+    /// brings its own tools; by default such a request gets only its own.
+    pub builtin_tools_with_client_tools: bool,
 }
 
 /// What the CLI may do without asking (`--permission-mode`).
@@ -405,6 +411,8 @@ impl Default for ClaudeConfig {
             max_concurrent: 4,
             max_queued: 16,
             queue_timeout_secs: 60,
+            tool_result_timeout_secs: 300,
+            builtin_tools_with_client_tools: false,
             session_idle_secs: 1800,
             max_sessions: 16,
         }
@@ -521,6 +529,11 @@ impl Config {
         check(
             "claude.read_timeout_secs",
             (self.claude.read_timeout_secs == 0).then(|| "must be greater than 0".into()),
+        );
+        check(
+            "claude.tool_result_timeout_secs",
+            (!(1..=86_400).contains(&self.claude.tool_result_timeout_secs))
+                .then(|| "must be 1 to 86400 (a day)".into()),
         );
         for (key, secs) in [
             ("oauth.login_timeout_secs", self.oauth.login_timeout_secs),

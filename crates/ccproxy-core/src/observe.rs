@@ -108,6 +108,7 @@ impl Drop for Finish {
             cache_write_tokens: 0,
             cost_usd: None,
             cli_cost_usd: draft.cli_cost_usd,
+            turn_id: draft.turn_id,
             user_agent: self.user_agent.take(),
             error_type: draft
                 .error_type

@@ -39,6 +39,9 @@ pub struct Draft {
     pub request_body: Option<Bytes>,
     /// Claude Code mode: the CLI's own cost of the turn (`total_cost_usd`).
     pub cli_cost_usd: Option<f64>,
+    /// Claude Code mode: the CLI turn this request was part of (a turn that called the
+    /// client's tools spans the request that got the calls and the ones that sent the results).
+    pub turn_id: Option<String>,
 }
 
 /// The most upstream body kept for reading usage.
@@ -92,8 +95,10 @@ pub struct RequestRecord {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub cost_usd: Option<f64>,
-    /// Claude Code mode: what the CLI itself reported the turn cost.
+    /// Claude Code mode: what the CLI itself reported the turn cost (on a turn's last request).
     pub cli_cost_usd: Option<f64>,
+    /// Claude Code mode: the CLI turn the request belongs to (see [`Draft::turn_id`]).
+    pub turn_id: Option<String>,
     pub user_agent: Option<String>,
     pub error_type: Option<String>,
     pub client_disconnected: bool,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::Notify;
 
 /// The keys the UI may change, with what kind of value each takes.
-pub const EDITABLE: [(&str, Kind); 14] = [
+pub const EDITABLE: [(&str, Kind); 16] = [
     ("server.host", Kind::Text),
     ("server.port", Kind::Int),
     ("security.auth_token", Kind::Secret),
@@ -25,6 +25,8 @@ pub const EDITABLE: [(&str, Kind); 14] = [
     ("claude.max_concurrent", Kind::Int),
     ("claude.max_queued", Kind::Int),
     ("claude.session_idle_secs", Kind::Int),
+    ("claude.tool_result_timeout_secs", Kind::Int),
+    ("claude.builtin_tools_with_client_tools", Kind::Bool),
     ("observability.request_log", Kind::Bool),
     ("observability.retention_days", Kind::Int),
     ("observability.metrics", Kind::Bool),

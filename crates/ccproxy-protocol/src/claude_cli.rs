@@ -4,8 +4,11 @@
 //!
 //! ## The request
 //!
-//! What the CLI may do (working directory, tools, permissions, MCP servers, turn limit) is server
-//! configuration: any request field that would set it is refused ([`SERVER_SETTINGS`]). `system`
+//! What the CLI may do (working directory, its own tools, permissions, MCP servers, turn limit) is
+//! server configuration: any request field that would set it is refused ([`SERVER_SETTINGS`]).
+//! The client's own `tools` are offered to the CLI as an in-process MCP server ([`tools`]): a
+//! call of one ends the client's response with `tool_use`, and the client's `tool_result`
+//! answers the CLI's waiting call. `system`
 //! becomes `--system-prompt`, `model` is switched per turn. A conversation of one user message is
 //! sent as it is; a longer one is sent as one user message that carries the earlier messages in a
 //! `<conversation>` transcript (images stay image blocks, in place), followed by the last
@@ -17,7 +20,8 @@
 //! it, the model goes on). The client sees one message: the first `message_start`, every content
 //! block re-indexed in order, and one closing `message_delta` whose `usage` is the turn's total
 //! (from the `result` line). The CLI's own tool calls are not client tools, so they are shown as
-//! text the client can read, never as `tool_use` blocks it would try to run:
+//! text the client can read, never as `tool_use` blocks it would try to run (the client's own
+//! tools are the exception: their calls are `tool_use` blocks, and end the message):
 //!
 //! ```text
 //! ⏺ Bash({"command":"echo hi"})
@@ -29,6 +33,7 @@
 //! whose message was not streamed (the CLI fell back to a non-streaming call) is shown whole.
 
 mod request;
+pub mod tools;
 mod turn;
 
 pub use request::{

@@ -305,6 +305,76 @@ async fn claude_code_mode_with_the_real_cli() {
     assert!(leftovers.is_empty(), "CLI processes left: {leftovers:?}");
 }
 
+/// Claude Code mode with the client's own tools, the real `claude` CLI answering: the official
+/// SDKs' tool loops (one call, streamed and not, two calls in one message, an error result, a
+/// stray id, a session, Chat Completions and Responses) run unchanged against `/sdk`. Upstream
+/// was offered exactly the client's tools, under their own names, and every result reached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_mode_runs_the_clients_tools_with_the_real_cli() {
+    let Some(claude) = tool(
+        "CCPROXY_TEST_CLAUDE",
+        repo().join("tests/e2e/node_modules/.bin/claude"),
+    ) else {
+        return;
+    };
+    let Some(python) = python() else { return };
+    let mock = Mock::start().await;
+    mock.set_reply_size(64, 8);
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("workspace");
+    let served = serve(
+        home.path(),
+        &["--auth-token", TOKEN],
+        &[
+            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
+            ("CLAUDE__CWD", workspace.to_str().unwrap()),
+            ("ANTHROPIC_BASE_URL", &mock.url()),
+            ("ANTHROPIC_API_KEY", "dummy"),
+        ],
+    )
+    .await;
+    let out = run_script(
+        python,
+        "sdk_client_tools.py",
+        format!("http://{}/sdk", served.addr),
+    )
+    .await;
+    assert_eq!(out.trim(), "ok");
+    let turns: Vec<Value> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.starts_with("/v1/messages"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let with_tools: Vec<&Value> = turns.iter().filter(|t| t["tools"].is_array()).collect();
+    assert!(
+        with_tools.len() >= 10,
+        "{} calls with tools",
+        with_tools.len()
+    );
+    for t in &with_tools {
+        let names: Vec<&str> = t["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["get_weather"], "only the client's tools, as named");
+        assert_eq!(
+            t["tools"][0]["input_schema"]["required"],
+            json!(["location"]),
+            "the schema as the client wrote it"
+        );
+    }
+    // The results went upstream as the CLI's tool results.
+    let sent = serde_json::to_string(&turns).unwrap();
+    for result in ["Sunny, 21 C in Paris", "Sunny, 21 C in Tokyo", "no data"] {
+        assert!(sent.contains(result), "{result} never reached upstream");
+    }
+    let log = served.terminate().await;
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 /// Runs the real Codex CLI (`codex exec`, pinned in `tests/e2e/`) with its default tools and a
 /// custom provider on `/api/v1` (the Responses API), in its own home; its stdout.
 async fn codex_exec(codex: &Path, base: &str, prompt: &str, extra: &[&str]) -> String {

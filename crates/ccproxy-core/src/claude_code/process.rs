@@ -4,7 +4,9 @@
 //!
 //! A reader task owns stdout: it skips lines that are not JSON (any length), answers the CLI's
 //! own `control_request`s (hook callbacks succeed with nothing; tool-permission prompts are
-//! refused: permissions are server configuration), completes our control requests
+//! refused: permissions are server configuration; `mcp_message`s for the client's tools are
+//! answered by their MCP server, a `tools/call` once the client sent its result, see
+//! [`CliProcess::answer_calls`]), completes our control requests
 //! (`initialize`, `set_model`, `interrupt`) and hands every other line to the turn in progress
 //! through a small bounded channel, so a slow client slows the CLI instead of filling memory.
 //!
@@ -12,6 +14,7 @@
 //! SIGTERM, then SIGKILL to the group, and dropping a `CliProcess` kills the group at once, so no
 //! CLI (or tool it started) outlives its owner.
 
+use ccproxy_protocol::claude_cli::tools::{self, ClientTools};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -35,6 +38,11 @@ pub struct Settings {
     pub mcp_config: Option<PathBuf>,
     /// Longest silence of the CLI during a turn, and longest wait for a control answer.
     pub silence: Duration,
+    /// Keep the built-in tools for a process that offers the client's tools.
+    pub builtin_tools_with_client_tools: bool,
+    /// How long the CLI lets a call of a client tool take (`MCP_TOOL_TIMEOUT`): longer than
+    /// CCProxy waits for the client's result, so CCProxy's limit is the one that applies.
+    pub tool_timeout: Duration,
 }
 
 /// System prompts longer than this go to the CLI in a file (`--system-prompt-file`): on the
@@ -54,7 +62,16 @@ impl Settings {
     /// (--system-prompt <text> | --system-prompt-file <path>) [--model M] [--max-turns N] [--allowedTools a,b]
     /// [--disallowedTools a,b] [--permission-mode M] [--mcp-config F] --include-partial-messages
     /// --input-format stream-json` (no `-p`).
-    pub fn args(&self, system_prompt: &PromptArg<'_>, model: Option<&str>) -> Vec<String> {
+    ///
+    /// With the client's tools (`client_tools`), also `--mcp-config` naming the in-process server,
+    /// `mcp__client` among the allowed tools (its calls are answered by the client, so they need
+    /// no prompt), and `--tools ""` (no built-in tools) unless `builtin_tools_with_client_tools`.
+    pub fn args(
+        &self,
+        system_prompt: &PromptArg<'_>,
+        model: Option<&str>,
+        client_tools: bool,
+    ) -> Vec<String> {
         let mut args: Vec<String> = ["--output-format", "stream-json", "--verbose"]
             .map(String::from)
             .to_vec();
@@ -76,9 +93,17 @@ impl Settings {
             args.push("--max-turns".into());
             args.push(n.to_string());
         }
-        if !self.allowed_tools.is_empty() {
+        let mut allowed = self.allowed_tools.clone();
+        if client_tools {
+            allowed.push(format!("mcp__{}", tools::SERVER_NAME));
+            if !self.builtin_tools_with_client_tools {
+                args.push("--tools".into());
+                args.push(String::new());
+            }
+        }
+        if !allowed.is_empty() {
             args.push("--allowedTools".into());
-            args.push(self.allowed_tools.join(","));
+            args.push(allowed.join(","));
         }
         if !self.disallowed_tools.is_empty() {
             args.push("--disallowedTools".into());
@@ -86,9 +111,14 @@ impl Settings {
         }
         args.push("--permission-mode".into());
         args.push(self.permission_mode.to_string());
-        if let Some(mcp) = &self.mcp_config {
+        if self.mcp_config.is_some() || client_tools {
             args.push("--mcp-config".into());
-            args.push(mcp.display().to_string());
+            if let Some(mcp) = &self.mcp_config {
+                args.push(mcp.display().to_string());
+            }
+            if client_tools {
+                args.push(tools::mcp_config());
+            }
         }
         args.extend(
             [
@@ -103,6 +133,31 @@ impl Settings {
 }
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>>;
+
+/// The CLI's calls of the client's tools, by `tool_use` id.
+#[derive(Default)]
+struct Calls {
+    /// `tools/call`s waiting for the client's result: the control request's id and the
+    /// JSON-RPC id to answer.
+    waiting: HashMap<String, (Value, Value)>,
+    /// Results the client sent before the CLI asked (the CLI makes parallel calls one after
+    /// another unless they are marked read-only).
+    ready: HashMap<String, Value>,
+}
+
+/// What the reader task shares with its process.
+#[derive(Clone)]
+struct Shared {
+    pending: Pending,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    tools: Option<Arc<ClientTools>>,
+    calls: Arc<Mutex<Calls>>,
+}
+
+/// The control response carrying a JSON-RPC answer of the client's MCP server.
+fn mcp_response(request_id: &Value, rpc: Value) -> Value {
+    json!({"subtype": "success", "request_id": request_id, "response": {"mcp_response": rpc}})
+}
 
 /// What went wrong with a CLI process; the messages say what to look at (the CLI's last stderr
 /// lines are included where it exited).
@@ -138,6 +193,9 @@ pub struct CliProcess {
     stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
     lines: mpsc::Receiver<Value>,
     pending: Pending,
+    calls: Arc<Mutex<Calls>>,
+    /// The client's tools this process offers (fixed at start: the CLI lists them once).
+    pub tools: Option<Arc<ClientTools>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_request: u64,
     /// The `initialize` answer (models, account, version).
@@ -158,6 +216,7 @@ impl CliProcess {
         settings: &Settings,
         system_prompt: &str,
         model: Option<&str>,
+        client_tools: Option<Arc<ClientTools>>,
     ) -> Result<Self, CliError> {
         // A long prompt goes in a private file that lives as long as the process.
         let prompt_file = if system_prompt.len() > INLINE_PROMPT_MAX {
@@ -185,10 +244,22 @@ impl CliProcess {
         // The CLI, and every tool it runs, gets the proxy's environment minus its secrets.
         let mut command = super::locate::without_secrets(Command::new(&settings.path));
         command
-            .args(settings.args(&prompt, model))
+            .args(settings.args(&prompt, model, client_tools.is_some()))
             .current_dir(&settings.cwd)
             .env("CLAUDE_CODE_ENTRYPOINT", "sdk-rs")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+        if client_tools.is_some() {
+            // The model sees the client's names (`get_weather`, not `mcp__client__get_weather`)
+            // and the tools themselves, not a ToolSearch tool that would hide them.
+            command
+                .env("CLAUDE_AGENT_SDK_MCP_NO_PREFIX", "1")
+                .env("ENABLE_TOOL_SEARCH", "false")
+                .env(
+                    "MCP_TOOL_TIMEOUT",
+                    settings.tool_timeout.as_millis().to_string(),
+                );
+        }
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -208,17 +279,19 @@ impl CliProcess {
         let stdout = child.stdout.take().ok_or_else(|| no_pipe("stdout"))?;
         let stderr = child.stderr.take().ok_or_else(|| no_pipe("stderr"))?;
         let pending: Pending = Arc::default();
+        let calls: Arc<Mutex<Calls>> = Arc::default();
         let stderr_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (tx, lines) = mpsc::channel(64);
+        let shared = Shared {
+            pending: pending.clone(),
+            stdin: stdin.clone(),
+            tools: client_tools.clone(),
+            calls: calls.clone(),
+        };
         // Owned by the process (aborted when it is dropped).
         #[allow(clippy::disallowed_methods)]
         let readers = [
-            AbortOnDropHandle::new(tokio::spawn(read_stdout(
-                stdout,
-                tx,
-                pending.clone(),
-                stdin.clone(),
-            ))),
+            AbortOnDropHandle::new(tokio::spawn(read_stdout(stdout, tx, shared))),
             AbortOnDropHandle::new(tokio::spawn(read_stderr(stderr, stderr_tail.clone()))),
         ];
         let mut process = Self {
@@ -227,6 +300,8 @@ impl CliProcess {
             stdin,
             lines,
             pending,
+            calls,
+            tools: client_tools,
             stderr_tail,
             next_request: 0,
             _readers: readers,
@@ -324,6 +399,31 @@ impl CliProcess {
             .await
     }
 
+    /// Gives the CLI the client's results of its tool calls (MCP `tools/call` results, by
+    /// `tool_use` id): a call already waiting is answered now, a later one as soon as it comes.
+    pub async fn answer_calls(&self, results: Vec<(String, Value)>) -> Result<(), CliError> {
+        let mut now = Vec::new();
+        {
+            let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, result) in results {
+                match calls.waiting.remove(&id) {
+                    Some((request_id, rpc_id)) => now.push(mcp_response(
+                        &request_id,
+                        json!({"jsonrpc": "2.0", "id": rpc_id, "result": result}),
+                    )),
+                    None => {
+                        calls.ready.insert(id, result);
+                    }
+                }
+            }
+        }
+        for response in now {
+            let line = json!({"type": "control_response", "response": response}).to_string();
+            self.write_line(&line).await?;
+        }
+        Ok(())
+    }
+
     /// The next line of the turn; `Err` when the CLI exited or stayed silent too long.
     pub async fn next_line(&mut self) -> Result<Value, CliError> {
         match tokio::time::timeout(self.silence, self.lines.recv()).await {
@@ -416,12 +516,8 @@ impl Drop for CliProcess {
     }
 }
 
-async fn read_stdout(
-    stdout: tokio::process::ChildStdout,
-    tx: mpsc::Sender<Value>,
-    pending: Pending,
-    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
-) {
+async fn read_stdout(stdout: tokio::process::ChildStdout, tx: mpsc::Sender<Value>, shared: Shared) {
+    let pending = &shared.pending;
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -465,7 +561,10 @@ async fn read_stdout(
                     let _ = waiter.send(answer);
                 }
             }
-            Some("control_request") => answer_control(&line, &stdin).await,
+            Some("control_request") => answer_control(&line, &shared).await,
+            // Heartbeats of a pending call: nobody reads them while a turn waits for the
+            // client, and they must not fill the channel meanwhile.
+            Some("tool_progress") => {}
             _ => {
                 if tx.send(line).await.is_err() {
                     // Nobody reads turns any more; keep answering control requests.
@@ -477,11 +576,47 @@ async fn read_stdout(
     pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
-/// Answers a request the CLI sends us.
-async fn answer_control(line: &Value, stdin: &tokio::sync::Mutex<Option<ChildStdin>>) {
+/// Answers a request the CLI sends us (a `tools/call` of a client tool waits for its result).
+async fn answer_control(line: &Value, shared: &Shared) {
     let id = line["request_id"].clone();
     let request = &line["request"];
     let response = match request["subtype"].as_str() {
+        Some("mcp_message") => {
+            let message = &request["message"];
+            match &shared.tools {
+                Some(tools) if request["server_name"] == tools::SERVER_NAME => {
+                    match tools::mcp_answer(message, tools) {
+                        Some(rpc) => mcp_response(&id, rpc),
+                        None => {
+                            let call = message["params"]["_meta"]["claudecode/toolUseId"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string();
+                            let ready = {
+                                let mut calls =
+                                    shared.calls.lock().unwrap_or_else(|e| e.into_inner());
+                                let ready = calls.ready.remove(&call);
+                                if ready.is_none() {
+                                    calls
+                                        .waiting
+                                        .insert(call, (id.clone(), message["id"].clone()));
+                                }
+                                ready
+                            };
+                            match ready {
+                                Some(result) => mcp_response(
+                                    &id,
+                                    json!({"jsonrpc": "2.0", "id": message["id"], "result": result}),
+                                ),
+                                None => return,
+                            }
+                        }
+                    }
+                }
+                _ => json!({"subtype": "error", "request_id": id, "error": format!(
+                    "ccproxy has no MCP server `{}`", request["server_name"].as_str().unwrap_or("?"))}),
+            }
+        }
         Some("can_use_tool") => {
             tracing::info!(
                 tool = request["tool_name"].as_str().unwrap_or("?"),
@@ -497,7 +632,7 @@ async fn answer_control(line: &Value, stdin: &tokio::sync::Mutex<Option<ChildStd
             "error": format!("ccproxy does not handle `{}` requests", other.unwrap_or("?"))}),
     };
     let text = json!({"type": "control_response", "response": response}).to_string() + "\n";
-    if let Some(pipe) = stdin.lock().await.as_mut() {
+    if let Some(pipe) = shared.stdin.lock().await.as_mut() {
         let _ = pipe.write_all(text.as_bytes()).await;
         let _ = pipe.flush().await;
     }

@@ -97,11 +97,8 @@ impl Surface {
         let server_setting = req
             .as_object()
             .and_then(|o| {
-                o.keys().find(|k| {
-                    *k != "tools"
-                        && *k != "tool_choice"
-                        && ccproxy_protocol::claude_cli::SERVER_SETTINGS.contains(&k.as_str())
-                })
+                o.keys()
+                    .find(|k| ccproxy_protocol::claude_cli::SERVER_SETTINGS.contains(&k.as_str()))
             })
             .cloned();
         let translated = match self {

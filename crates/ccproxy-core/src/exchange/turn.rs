@@ -5,9 +5,17 @@
 //!
 //! The answer waits for the turn's first events, so an error before any content (a 429
 //! upstream, a missing login) gets its own status instead of a 200 with an error inside.
+//!
+//! With the client's own tools, a response can end with their calls: the turn is then parked
+//! (`claude_code::waiting`) with its process, and the client's next request — the same
+//! conversation plus the results of exactly those calls — goes on with it: the results answer
+//! the CLI's pending calls and the turn's next events are that request's response. Anything
+//! else (other ids, another history, other tools, a process that died) starts a fresh turn
+//! with the whole conversation: never an answer from another context.
 
 use crate::claude_code::process::CliError;
-use crate::claude_code::{Lease, LeaseError};
+use crate::claude_code::waiting::Parked;
+use crate::claude_code::{Lease, LeaseError, Profile};
 use crate::error::ApiError;
 use crate::quota::Quota;
 use crate::record::DraftCell;
@@ -68,7 +76,69 @@ fn new_message_id() -> String {
     format!("msg_sdk_{:024x}", rand::random::<u128>() >> 32)
 }
 
-/// Leases a process, sends the request and waits for the turn's first events.
+fn new_turn_id() -> String {
+    format!("turn_{:024x}", rand::random::<u128>() >> 32)
+}
+
+/// Whether `messages` continue the parked turn: the messages its process holds, the
+/// assistant message with exactly its calls, and (checked when it was found) their results.
+fn continues(parked: &Parked, profile: &Profile, messages: &[Value], keys: &[u64]) -> bool {
+    let n = parked.prefix.len();
+    let mut calls: Vec<&str> = parked.turn.calls().iter().map(String::as_str).collect();
+    let Some(assistant) = messages.get(n) else {
+        return false;
+    };
+    let mut sent = claude_cli::tools::tool_use_ids(assistant);
+    calls.sort_unstable();
+    sent.sort_unstable();
+    parked.profile == profile.key()
+        && messages.len() == n + 2
+        && keys.starts_with(&parked.prefix)
+        && assistant["role"] == "assistant"
+        && calls == sent
+}
+
+/// The waiting turn this request continues, if any (a waiting turn it does not continue is
+/// stopped, and so is one waiting in the same session).
+async fn waiting_turn(
+    state: &Arc<AppState>,
+    parsed: &CliRequest,
+    profile: &Profile,
+    keys: &[u64],
+    session: Option<&str>,
+) -> Result<Option<(Lease, Turn, String)>, ApiError> {
+    let cc = &state.claude_code;
+    let found = claude_cli::tools::tool_results(&parsed.messages).and_then(|results| {
+        let ids: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+        cc.resume(&ids).map(|parked| (parked, results))
+    });
+    if let Some(id) = session {
+        cc.stop_waiting_in(id);
+    }
+    let Some((parked, results)) = found else {
+        return Ok(None);
+    };
+    let mut parked = parked;
+    if !continues(&parked, profile, &parsed.messages, keys) || !parked.lease.process.is_alive() {
+        parked.lease.cancel();
+        return Ok(None);
+    }
+    let Parked {
+        lease,
+        mut turn,
+        turn_id,
+        ..
+    } = parked;
+    if let Err(e) = lease.process.answer_calls(results).await {
+        lease.finish(None);
+        return Err(e.into());
+    }
+    turn.resume(&new_message_id());
+    Ok(Some((lease, turn, turn_id)))
+}
+
+/// Leases a process (or takes the waiting turn the request continues), sends the request and
+/// waits for the turn's first events.
 pub async fn begin(
     state: &Arc<AppState>,
     draft: Option<&DraftCell>,
@@ -76,9 +146,57 @@ pub async fn begin(
     session: Option<&str>,
 ) -> Result<Began, ApiError> {
     let keys = claude_cli::history_keys(&parsed.messages);
+    let profile = Profile::new(&parsed.system, parsed.tools.clone());
+    let (mut lease, mut turn, turn_id) =
+        match waiting_turn(state, parsed, &profile, &keys, session).await? {
+            Some(continued) => continued,
+            None => {
+                let (lease, turn) = start(state, parsed, &profile, &keys, session).await?;
+                (lease, turn, new_turn_id())
+            }
+        };
+    if let Some(d) = draft {
+        d.with(|d| d.turn_id = Some(turn_id.clone()));
+    }
+    let first = next_events(&mut lease, &mut turn).await;
+    if let (false, Some(error)) = (turn.has_started(), turn.error().cloned()) {
+        lease.finish(None);
+        if let Some(d) = draft {
+            d.with(|d| {
+                d.upstream_status = Some(error.status);
+                d.error_type = Some(error.kind.clone());
+            });
+        }
+        return Ok(Began::Failed(error));
+    }
+    if let Some(d) = draft {
+        d.with(|d| d.upstream_status = Some(200));
+    }
+    let events = TurnEvents {
+        state: state.clone(),
+        lease: Some(lease),
+        turn,
+        keys,
+        draft: draft.cloned(),
+        profile: profile.key().to_string(),
+        turn_id,
+        session: session.map(String::from),
+        parked: false,
+    };
+    Ok(Began::Started(Box::new(events), first))
+}
+
+/// A fresh turn: a leased process, given the conversation.
+async fn start(
+    state: &Arc<AppState>,
+    parsed: &CliRequest,
+    profile: &Profile,
+    keys: &[u64],
+    session: Option<&str>,
+) -> Result<(Lease, Turn), ApiError> {
     let mut lease = state
         .claude_code
-        .lease(&parsed.system, parsed.model.as_deref(), &keys, session)
+        .lease(profile, parsed.model.as_deref(), keys, session)
         .await?;
     let prepared = async {
         if let Some(model) = &parsed.model {
@@ -101,31 +219,14 @@ pub async fn begin(
         lease.finish(None);
         return Err(e);
     }
-
     let model = parsed.model.clone().unwrap_or_else(|| "claude-code".into());
-    let mut turn = Turn::new(&model, &new_message_id());
-    let first = next_events(&mut lease, &mut turn).await;
-    if let (false, Some(error)) = (turn.has_started(), turn.error().cloned()) {
-        lease.finish(None);
-        if let Some(d) = draft {
-            d.with(|d| {
-                d.upstream_status = Some(error.status);
-                d.error_type = Some(error.kind.clone());
-            });
-        }
-        return Ok(Began::Failed(error));
-    }
-    if let Some(d) = draft {
-        d.with(|d| d.upstream_status = Some(200));
-    }
-    let events = TurnEvents {
-        state: state.clone(),
-        lease: Some(lease),
-        turn,
-        keys,
-        draft: draft.cloned(),
-    };
-    Ok(Began::Started(Box::new(events), first))
+    let names = parsed
+        .tools
+        .as_ref()
+        .map(|t| t.names.clone())
+        .unwrap_or_default();
+    let turn = Turn::new(&model, &new_message_id()).with_client_tools(names);
+    Ok((lease, turn))
 }
 
 /// Reads lines until the turn produces events or ends.
@@ -134,7 +235,7 @@ async fn next_events(lease: &mut Lease, turn: &mut Turn) -> Events {
         match lease.process.next_line().await {
             Ok(line) => {
                 let events = turn.push(&line);
-                if !events.is_empty() || turn.is_done() {
+                if !events.is_empty() || turn.is_done() || turn.is_paused() {
                     return events;
                 }
             }
@@ -151,24 +252,67 @@ pub struct TurnEvents {
     turn: Turn,
     keys: Vec<u64>,
     draft: Option<DraftCell>,
+    profile: String,
+    turn_id: String,
+    session: Option<String>,
+    /// The response ended with client tool calls and the turn was parked.
+    parked: bool,
 }
 
 impl TurnEvents {
-    /// The next step's events; empty once the turn is over (and then it has been ended).
+    /// The next step's events; empty once the response is over (and then the turn has been
+    /// ended, or parked to wait for the client's tool results).
     pub async fn next(&mut self) -> Events {
+        let over = self.is_done();
         let events = match self.lease.as_mut() {
-            Some(lease) if !self.turn.is_done() => next_events(lease, &mut self.turn).await,
+            Some(lease) if !over => next_events(lease, &mut self.turn).await,
             _ => Vec::new(),
         };
         if self.turn.is_done() {
             self.end();
+        } else if self.turn.is_paused() {
+            self.park();
         }
         events
     }
 
-    /// Whether the turn is over.
+    /// Whether the response is over (the turn ended, or waits for tool results).
     pub fn is_done(&self) -> bool {
-        self.turn.is_done()
+        self.parked || self.turn.is_done() || self.turn.is_paused()
+    }
+
+    /// The response ended with calls of the client's tools: the turn waits for their results.
+    fn park(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        self.parked = true;
+        self.note_quota();
+        let turn = std::mem::replace(&mut self.turn, Turn::new("", ""));
+        // The placeholder answers `is_done`/`error` as a response that ended well.
+        self.state.claude_code.park(Parked {
+            lease,
+            turn,
+            prefix: std::mem::take(&mut self.keys),
+            profile: std::mem::take(&mut self.profile),
+            turn_id: std::mem::take(&mut self.turn_id),
+            session: self.session.take(),
+        });
+    }
+
+    /// The subscription's quota as the CLI saw it (its `rate_limit_event`): the same reading
+    /// `/api/quota` takes from upstream's headers in API mode.
+    fn note_quota(&self) {
+        let quota = self
+            .turn
+            .rate_limit()
+            .and_then(|info| Quota::from_cli(info, crate::clock::unix_ms() as i64));
+        if let Some(q) = &quota {
+            self.state.quota.update(q.clone());
+        }
+        if let (Some(d), Some(q)) = (&self.draft, quota) {
+            d.with(|d| d.quota = Some(q));
+        }
     }
 
     /// The error the turn ended with.
@@ -188,23 +332,12 @@ impl TurnEvents {
             keys
         });
         lease.finish(history);
-        // The subscription's quota as the CLI saw it (its `rate_limit_event`): the same
-        // reading `/api/quota` takes from upstream's headers in API mode.
-        let quota = self
-            .turn
-            .rate_limit()
-            .and_then(|info| Quota::from_cli(info, crate::clock::unix_ms() as i64));
-        if let Some(q) = &quota {
-            self.state.quota.update(q.clone());
-        }
+        self.note_quota();
         if let Some(d) = &self.draft {
             d.with(|d| {
                 d.cli_cost_usd = self.turn.cost_usd();
                 if let Some(e) = self.turn.error() {
                     d.error_type = Some(e.kind.clone());
-                }
-                if quota.is_some() {
-                    d.quota = quota;
                 }
             });
         }

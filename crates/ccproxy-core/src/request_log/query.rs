@@ -24,6 +24,8 @@ pub struct Filter {
     /// `2xx`, `4xx`, `5xx`, or an exact status.
     pub status: Option<String>,
     pub surface: Option<String>,
+    /// One Claude Code turn's requests (`turn_id`).
+    pub turn: Option<String>,
     /// Rows with an id below this (the `next_cursor` of the previous page).
     pub cursor: Option<i64>,
     /// At most 1000; default 100.
@@ -47,6 +49,10 @@ impl Filter {
             && self.until.is_none_or(|t| r.ts < t)
             && self.mode.as_deref().is_none_or(|m| m == r.mode)
             && self.surface.as_deref().is_none_or(|s| s == r.surface)
+            && self
+                .turn
+                .as_deref()
+                .is_none_or(|t| r.turn_id.as_deref() == Some(t))
             && self.model.as_deref().is_none_or(|m| {
                 r.model_requested.as_deref() == Some(m) || r.model_served.as_deref() == Some(m)
             })
@@ -71,6 +77,10 @@ impl Filter {
         if let Some(s) = &self.surface {
             clauses.push("surface = ?");
             args.push(V::Text(s.clone()));
+        }
+        if let Some(t) = &self.turn {
+            clauses.push("turn_id = ?");
+            args.push(V::Text(t.clone()));
         }
         if let Some(m) = &self.model {
             clauses.push("(model_requested = ? OR model_served = ?)");
@@ -129,6 +139,7 @@ pub(super) fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRec
         cache_write_tokens: row.get::<_, i64>("cache_write_tokens")? as u64,
         cost_usd: row.get("cost_usd")?,
         cli_cost_usd: row.get("cli_cost_usd")?,
+        turn_id: row.get("turn_id")?,
         user_agent: row.get("user_agent")?,
         error_type: row.get("error_type")?,
         client_disconnected: row.get("client_disconnected")?,

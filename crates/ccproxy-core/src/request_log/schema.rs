@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema's migrations, in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     // 1: the table.
     "CREATE TABLE IF NOT EXISTS requests (
                id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,6 +91,8 @@ const MIGRATIONS: [&str; 5] = [
      DELETE FROM sqlite_sequence WHERE name = 'requests';
      ALTER TABLE requests_v5 RENAME TO requests;
      CREATE INDEX requests_ts ON requests(ts);",
+    // 6: the Claude Code turn a request belongs to (tool calls and their results' follow-ups).
+    "ALTER TABLE requests ADD COLUMN turn_id TEXT;",
 ];
 
 /// Opens (creating and migrating) the database for writing.
@@ -163,9 +165,9 @@ fn insert_rows(tx: &Connection, batch: &mut [Pending]) -> rusqlite::Result<()> {
                model_served, stream, status, upstream_status, duration_ms, ttfb_ms, ttft_ms,
                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
                user_agent, error_type, client_disconnected, upstream_request_id, quota_status,
-               quota_5h, quota_7d, request_body, response_body, cli_cost_usd)
+               quota_5h, quota_7d, request_body, response_body, cli_cost_usd, turn_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
         )?;
         for p in batch.iter_mut() {
             let r = &p.record;
@@ -199,6 +201,7 @@ fn insert_rows(tx: &Connection, batch: &mut [Pending]) -> rusqlite::Result<()> {
                 r.request_body,
                 r.response_body,
                 r.cli_cost_usd,
+                r.turn_id,
             ])?;
             p.record.id = tx.last_insert_rowid();
         }

@@ -65,5 +65,9 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
         "disallowed_tools": c.disallowed_tools,
         "max_turns": c.max_turns,
         "cwd": state.config.workspace(),
+        "client_tools": {
+            "builtin_tools_kept": c.builtin_tools_with_client_tools,
+            "tool_result_timeout_secs": c.tool_result_timeout_secs,
+        },
     }))
 }

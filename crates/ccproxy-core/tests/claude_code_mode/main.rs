@@ -4,6 +4,7 @@
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod client_tools;
 mod openai;
 mod pool;
 mod requests;
@@ -167,9 +168,9 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Waits up to 10 s for `check`.
+/// Waits up to 30 s for `check`.
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if check() {
             return;
         }

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 /// Request fields that would change what the CLI may do: refused with a 400.
-pub const SERVER_SETTINGS: [&str; 27] = [
+pub const SERVER_SETTINGS: [&str; 25] = [
     "cwd",
     "working_directory",
     "permission_mode",
@@ -31,8 +31,6 @@ pub const SERVER_SETTINGS: [&str; 27] = [
     "executable",
     "dangerously_skip_permissions",
     "hooks",
-    "tools",
-    "tool_choice",
 ];
 
 /// Request fields the CLI has no per-turn control for: accepted, reported as ignored.
@@ -68,6 +66,8 @@ pub struct CliRequest {
     pub messages: Vec<Value>,
     /// Fields accepted but not applied.
     pub ignored: Vec<String>,
+    /// The client's own tools (offered to the CLI over MCP), if the request has any.
+    pub tools: Option<super::tools::ClientTools>,
 }
 
 /// Reads and checks an Anthropic Messages request for Claude Code mode.
@@ -76,13 +76,6 @@ pub fn parse_request(req: &Value) -> Result<CliRequest, RequestError> {
         .as_object()
         .ok_or_else(|| RequestError("the request body must be a JSON object".into()))?;
     for key in obj.keys() {
-        if key == "tools" || key == "tool_choice" {
-            return Err(RequestError(format!(
-                "`{key}`: client-defined tools are not available in Claude Code mode; the CLI uses \
-                 its own tools, which are a server setting (claude.allowed_tools / \
-                 claude.disallowed_tools). Use /api for your own tools"
-            )));
-        }
         if SERVER_SETTINGS.contains(&key.as_str()) {
             return Err(RequestError(format!(
                 "`{key}` is a server setting in Claude Code mode: a request cannot change the \
@@ -161,17 +154,43 @@ pub fn parse_request(req: &Value) -> Result<CliRequest, RequestError> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(RequestError("`stream` must be a boolean".into())),
     };
-    let ignored = obj
+    let mut ignored: Vec<String> = obj
         .keys()
         .filter(|k| IGNORED.contains(&k.as_str()))
         .cloned()
         .collect();
+    let mut tools = super::tools::parse_tools(obj.get("tools"))?;
+    match obj.get("tool_choice") {
+        None | Some(Value::Null) => {}
+        Some(choice) => {
+            match choice["type"].as_str() {
+                Some("auto") => {}
+                // The model is not offered the tools at all: it cannot call one.
+                Some("none") => tools = None,
+                Some(kind @ ("any" | "tool")) => {
+                    return Err(RequestError(format!(
+                        "`tool_choice`: Claude Code mode cannot force a tool call (`{kind}`): the \
+                         claude CLI has no control for it. Use `auto`, or API mode (/api)"
+                    )))
+                }
+                _ => {
+                    return Err(RequestError(
+                        "`tool_choice.type` must be `auto`, `any`, `tool` or `none`".into(),
+                    ))
+                }
+            }
+            if choice.get("disable_parallel_tool_use").is_some() {
+                ignored.push("tool_choice.disable_parallel_tool_use".into());
+            }
+        }
+    }
     Ok(CliRequest {
         system,
         model,
         stream,
         messages: messages.clone(),
         ignored,
+        tools,
     })
 }
 
@@ -246,7 +265,11 @@ pub fn user_content(messages: &[Value], skip: usize) -> Value {
     let Some((last, earlier)) = new.split_last() else {
         return json!("");
     };
-    if earlier.is_empty() {
+    // Results of tool calls no process is waiting for are written out like the history's.
+    let has_results = last["content"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|b| b["type"] == "tool_result"));
+    if earlier.is_empty() && !has_results {
         return last["content"].clone();
     }
     let mut blocks = vec![json!({"type": "text", "text":
@@ -259,6 +282,7 @@ pub fn user_content(messages: &[Value], skip: usize) -> Value {
     }
     blocks.push(json!({"type": "text", "text": "</conversation>\n\nMy new message:"}));
     match &last["content"] {
+        Value::Array(_) if has_results => transcript_blocks(&last["content"], &mut blocks),
         Value::Array(b) => blocks.extend(b.iter().cloned()),
         other => blocks.push(json!({"type": "text", "text": other.as_str().unwrap_or("")})),
     }

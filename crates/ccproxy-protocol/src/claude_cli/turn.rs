@@ -29,6 +29,8 @@ enum Shown {
     Same,
     /// The CLI's own tool call, written out as text.
     ToolAsText,
+    /// A call of one of the client's tools: a `tool_use` block, as the API's.
+    ClientTool,
 }
 
 /// One turn's output → the events of one Anthropic message. Feed every stdout line to
@@ -52,6 +54,36 @@ pub struct Turn {
     error: Option<TurnError>,
     cost_usd: Option<f64>,
     rate_limit: Option<Value>,
+    /// The client's tool names: their calls are shown as `tool_use` blocks and end the response.
+    client_tools: HashSet<String>,
+    /// Ids of the client tool calls in the response in progress.
+    calls: Vec<String>,
+    /// Every client tool call of the turn (the CLI's echo of their results is not shown).
+    all_calls: HashSet<String>,
+    /// The response ended with client tool calls; the turn waits for their results.
+    paused: bool,
+    /// Usage of the API message in progress, and the sum over this response's finished ones.
+    message_usage: Map<String, Value>,
+    response_usage: Map<String, Value>,
+    /// Usage already reported in earlier responses of this turn (taken off the `result`'s total).
+    reported: Map<String, Value>,
+}
+
+/// The token counts a response's `usage` sums.
+const COUNTS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+];
+
+/// Adds `from`'s counts to `into`'s.
+fn add_counts(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for k in COUNTS {
+        let sum = into.get(k).and_then(Value::as_u64).unwrap_or(0)
+            + from.get(k).and_then(Value::as_u64).unwrap_or(0);
+        into.insert(k.into(), json!(sum));
+    }
 }
 
 /// The named events of one step.
@@ -76,7 +108,68 @@ impl Turn {
             error: None,
             cost_usd: None,
             rate_limit: None,
+            client_tools: HashSet::new(),
+            calls: Vec::new(),
+            all_calls: HashSet::new(),
+            paused: false,
+            message_usage: Map::new(),
+            response_usage: Map::new(),
+            reported: Map::new(),
         }
+    }
+
+    /// With the client's tools (by name): their calls become `tool_use` blocks that end the
+    /// response ([`Turn::is_paused`]).
+    pub fn with_client_tools(mut self, names: HashSet<String>) -> Self {
+        self.client_tools = names;
+        self
+    }
+
+    /// Whether the response ended with calls of the client's tools: the CLI waits for their
+    /// results, and the turn goes on in a new response after [`Turn::resume`].
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// The `tool_use` ids of the client tool calls the response ended with.
+    pub fn calls(&self) -> &[String] {
+        &self.calls
+    }
+
+    /// Starts the next response of a paused turn (message `id` if the CLI names none): the
+    /// client has sent the results, the CLI goes on.
+    pub fn resume(&mut self, id: &str) {
+        self.fallback_id = id.to_string();
+        self.started = false;
+        self.next_index = 0;
+        self.blocks.clear();
+        self.text.clear();
+        self.paused = false;
+        self.calls.clear();
+        self.stop_reason = None;
+    }
+
+    /// Ends the response with the client tool calls it holds (`stop_reason: tool_use`), its
+    /// usage the sum of the API messages it showed.
+    fn pause(&mut self, out: &mut Events) {
+        let usage = std::mem::take(&mut self.response_usage);
+        add_counts(&mut self.reported, &usage);
+        let mut usage = usage;
+        for k in COUNTS {
+            usage.entry(k).or_insert(json!(0));
+        }
+        out.push((
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null, "stop_details": null}, "usage": usage}),
+        ));
+        out.push(("message_stop", json!({"type": "message_stop"})));
+        self.paused = true;
+    }
+
+    /// Folds the finished API message's usage into the response's.
+    fn message_done(&mut self) {
+        let usage = std::mem::take(&mut self.message_usage);
+        add_counts(&mut self.response_usage, &usage);
     }
 
     /// Whether the `result` line has been seen.
@@ -200,6 +293,7 @@ impl Turn {
                     self.streamed.insert(id.clone());
                 }
                 self.blocks.clear();
+                self.message_usage = message["usage"].as_object().cloned().unwrap_or_default();
                 self.start(message, out);
             }
             Some("content_block_start") => {
@@ -208,7 +302,20 @@ impl Turn {
                 let index = self.next_index;
                 self.next_index += 1;
                 let block = &event["content_block"];
-                if block["type"] == "tool_use" {
+                let client_call = block["type"] == "tool_use"
+                    && block["name"]
+                        .as_str()
+                        .is_some_and(|n| self.client_tools.contains(n));
+                if client_call {
+                    if let Some(id) = block["id"].as_str() {
+                        self.calls.push(id.to_string());
+                        self.all_calls.insert(id.to_string());
+                    }
+                    self.blocks.insert(upstream, (index, Shown::ClientTool));
+                    let mut e = event.clone();
+                    e["index"] = json!(index);
+                    out.push(("content_block_start", e));
+                } else if block["type"] == "tool_use" {
                     self.blocks.insert(upstream, (index, Shown::ToolAsText));
                     out.push((
                         "content_block_start",
@@ -237,7 +344,7 @@ impl Turn {
                             self.text_delta(index, p.to_string(), out);
                         }
                     }
-                    Shown::Same => {
+                    Shown::Same | Shown::ClientTool => {
                         if let Some(t) = event["delta"]["text"].as_str() {
                             self.text.push_str(t);
                         }
@@ -264,6 +371,17 @@ impl Turn {
                 if let Some(r) = event["delta"].get("stop_reason") {
                     self.stop_reason = Some(r.clone());
                 }
+                if let Some(u) = event["usage"].as_object() {
+                    for (k, v) in u {
+                        self.message_usage.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Some("message_stop") => {
+                self.message_done();
+                if !self.calls.is_empty() {
+                    self.pause(out);
+                }
             }
             _ => {}
         }
@@ -286,6 +404,13 @@ impl Turn {
                 Some("text") => {
                     let text = block["text"].as_str().unwrap_or("").to_string();
                     self.text_block(&text, out);
+                }
+                Some("tool_use")
+                    if block["name"]
+                        .as_str()
+                        .is_some_and(|n| self.client_tools.contains(n)) =>
+                {
+                    self.client_call_block(block, out);
                 }
                 Some("tool_use") => {
                     let text = format!(
@@ -323,11 +448,48 @@ impl Turn {
         if let Some(r) = message.get("stop_reason").filter(|r| !r.is_null()) {
             self.stop_reason = Some(r.clone());
         }
+        self.message_usage = message["usage"].as_object().cloned().unwrap_or_default();
+        self.message_done();
+        if !self.calls.is_empty() {
+            self.pause(out);
+        }
+    }
+
+    /// A whole client tool call (from a message that was not streamed), as the stream of a
+    /// `tool_use` block.
+    fn client_call_block(&mut self, block: &Value, out: &mut Events) {
+        let index = self.next_index;
+        self.next_index += 1;
+        if let Some(id) = block["id"].as_str() {
+            self.calls.push(id.to_string());
+            self.all_calls.insert(id.to_string());
+        }
+        let mut start = block.clone();
+        start["input"] = json!({});
+        out.push((
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": start}),
+        ));
+        out.push((
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": block["input"].to_string()}}),
+        ));
+        out.push((
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
     }
 
     fn tool_results(&mut self, content: &Value, out: &mut Events) {
         for block in content.as_array().into_iter().flatten() {
             if block["type"] != "tool_result" {
+                continue;
+            }
+            // The client sent this result; it knows it.
+            if block["tool_use_id"]
+                .as_str()
+                .is_some_and(|id| self.all_calls.contains(id))
+            {
                 continue;
             }
             let mut shown = plain_text(&block["content"]);
@@ -405,15 +567,15 @@ impl Turn {
         self.start(&Value::Null, out);
         let u = &line["usage"];
         let mut usage = Map::new();
-        for k in [
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        ] {
-            usage.insert(k.into(), json!(u[k].as_u64().unwrap_or(0)));
+        // The `result` counts the whole turn; earlier responses of it reported their part.
+        for k in COUNTS {
+            let before = self.reported.get(k).and_then(Value::as_u64).unwrap_or(0);
+            usage.insert(
+                k.into(),
+                json!(u[k].as_u64().unwrap_or(0).saturating_sub(before)),
+            );
         }
-        if u["cache_creation"].is_object() {
+        if u["cache_creation"].is_object() && self.reported.is_empty() {
             usage.insert("cache_creation".into(), u["cache_creation"].clone());
         }
         // As the API reports them (the CLI's `result` carries them; zeros when it does not).
