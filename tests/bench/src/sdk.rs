@@ -4,7 +4,10 @@
 //! - from the CLI itself (an initialized process, user line written → first text delta / result),
 //! - from the CLI started for the request (spawn → first text delta / result),
 //! - through `/sdk` with the warm pool,
-//! - through `/sdk` with no pool (`claude.pool_size = 0`: a cold spawn per request).
+//! - through `/sdk` with no pool (`claude.pool_size = 0`: a cold spawn per request),
+//!
+//! and a client tool loop through `/sdk` with the warm pool: time to the streamed `tool_use`, and
+//! from sending the `tool_result` to the continuation's first token.
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader, Write};
@@ -117,6 +120,91 @@ async fn through_proxy(client: &reqwest::Client, port: u16) -> anyhow::Result<Sa
     })
 }
 
+const WEATHER: &str = r#"{"name":"get_weather","description":"Get the current weather for a location.","input_schema":{"type":"object","properties":{"location":{"type":"string"}},"required":["location"]}}"#;
+
+/// One client tool round trip through `/sdk`, both halves streamed: the call (request sent →
+/// the `tool_use` block starts; its `total` is the whole response) and its result (follow-up
+/// sent → the continuation's first `text_delta`; `total` the whole continuation).
+async fn tool_round_trip(client: &reqwest::Client, port: u16) -> anyhow::Result<(Sample, Sample)> {
+    let url = format!("http://127.0.0.1:{port}/sdk/v1/messages");
+    let question = r#"{"role":"user","content":"What is the weather in Paris?"}"#;
+    let t0 = Instant::now();
+    let first = format!(
+        r#"{{"model":"sonnet","max_tokens":64,"stream":true,"tools":[{WEATHER}],"messages":[{question}]}}"#
+    );
+    let mut response = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(first)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("status {}: {}", response.status(), response.text().await?);
+    }
+    let (mut at, mut body) = (None, Vec::new());
+    while let Some(chunk) = response.chunk().await? {
+        if at.is_none() && chunk.windows(10).any(|w| w == b"\"tool_use\"") {
+            at = Some(t0.elapsed());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let call = Sample {
+        first_token: at.context("no tool_use in the response")?,
+        total: t0.elapsed(),
+    };
+    // The call's id and input, from the stream's events.
+    let (mut id, mut input) = (String::new(), String::new());
+    for line in String::from_utf8_lossy(&body).lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let event: serde_json::Value = serde_json::from_str(data)?;
+        match event["type"].as_str() {
+            Some("content_block_start") if event["content_block"]["type"] == "tool_use" => {
+                id = event["content_block"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into();
+            }
+            Some("content_block_delta") => {
+                input.push_str(event["delta"]["partial_json"].as_str().unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+    let use_block = serde_json::json!({"type": "tool_use", "id": id, "name": "get_weather",
+        "input": serde_json::from_str::<serde_json::Value>(&input)?});
+    let result =
+        serde_json::json!({"type": "tool_result", "tool_use_id": id, "content": "Sunny, 21 C"});
+    let follow_up = format!(
+        r#"{{"model":"sonnet","max_tokens":64,"stream":true,"tools":[{WEATHER}],"messages":[{question},{},{}]}}"#,
+        serde_json::json!({"role": "assistant", "content": [use_block]}),
+        serde_json::json!({"role": "user", "content": [result]}),
+    );
+    let t1 = Instant::now();
+    let mut response = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(follow_up)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("status {}: {}", response.status(), response.text().await?);
+    }
+    let mut first = None;
+    while let Some(chunk) = response.chunk().await? {
+        if first.is_none() && chunk.windows(10).any(|w| w == b"text_delta") {
+            first = Some(t1.elapsed());
+        }
+    }
+    let total = t1.elapsed();
+    let result = Sample {
+        first_token: first.context("no text in the continuation")?,
+        total,
+    };
+    Ok((call, result))
+}
+
 fn start_sdk_proxy(
     binary: &Path,
     claude: &Path,
@@ -186,6 +274,16 @@ pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         warm.push(through_proxy(&client, pooled.port).await?);
     }
+    // Requests with tools have their own warm processes (the tools are part of a process's
+    // start): the first fills the pool for them.
+    tool_round_trip(&client, pooled.port).await?;
+    let (mut calls, mut results) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (call, result) = tool_round_trip(&client, pooled.port).await?;
+        calls.push(call);
+        results.push(result);
+    }
     drop(pooled);
     let cold_proxy = start_sdk_proxy(binary, claude, &url, 0)?;
     let mut cold = Vec::new();
@@ -202,6 +300,16 @@ pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
     report("CLI directly, spawned for the request", &cold_cli);
     report("/sdk, warm pool", &warm);
     report("/sdk, no pool (spawn per request)", &cold);
+    println!();
+    println!("A client tool round trip through /sdk, warm pool (median of {RUNS}):");
+    println!();
+    println!("| half | first event ms | total ms |");
+    println!("|---|---|---|");
+    report("request with tools → the `tool_use` block", &calls);
+    report(
+        "`tool_result` follow-up → the continuation's first token",
+        &results,
+    );
     let added = median(warm.iter().map(|s| s.first_token).collect())
         .saturating_sub(median(warm_cli.iter().map(|s| s.first_token).collect()));
     println!();
