@@ -9,6 +9,7 @@
 //! | (none)         | `f5` (token stream) with `--include-partial-messages`, else `f1`        |
 //! | `FAKE_TOOL`    | `f4`: text, a Bash tool call, its result, the final text (no stream)    |
 //! | `FAKE_QUOTA`   | `f3`: a reply (no stream) with a `rate_limit_event` (5h 2 %, 7d 1 %)     |
+//! | `FAKE_EXTRA_USAGE` | the same, with the event saying extra usage is in use (5h 100 %)     |
 //! | `FAKE_429`     | `f6`: upstream answered 429; the `result` is an error                   |
 //! | `FAKE_ERROR`   | an error `result` with no API status (`error_during_execution`)          |
 //! | `FAKE_GARBAGE` | non-JSON noise, a 2 MiB line of an unknown type, then `f5`               |
@@ -360,6 +361,24 @@ fn main() {
                     fake.client_tool(&rx, false);
                 } else if text.contains("FAKE_TOOL") {
                     fake.replay(F4);
+                } else if text.contains("FAKE_EXTRA_USAGE") {
+                    // f3 with the reading upstream gives a request billed to extra usage.
+                    let billed = F3
+                        .replace("\"isUsingOverage\":false", "\"isUsingOverage\":true")
+                        .replace(
+                            "\"overageStatus\":\"rejected\"",
+                            "\"overageStatus\":\"allowed\"",
+                        )
+                        .replace("\"utilization\":0.02", "\"utilization\":1.0")
+                        // The 5-hour window resets an hour from now.
+                        .replace("1795565951", &{
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map(|d| d.as_secs())
+                                .unwrap_or(0);
+                            (now + 3600).to_string()
+                        });
+                    fake.replay(&billed);
                 } else if text.contains("FAKE_QUOTA") {
                     fake.replay(F3);
                 } else if text.contains("FAKE_429") {

@@ -4,14 +4,73 @@
 use super::*;
 
 fn quota_headers(r: &mut Response) {
-    for (k, v) in [
-        ("request-id", "req_mock_1"),
-        ("anthropic-ratelimit-unified-status", "allowed"),
-        ("anthropic-ratelimit-unified-5h-utilization", "0.25"),
-        ("anthropic-ratelimit-unified-7d-utilization", "0.5"),
-    ] {
-        r.headers_mut().insert(k, v.parse().expect("header"));
+    r.headers_mut()
+        .insert("request-id", "req_mock_1".parse().expect("header"));
+}
+
+/// The quota reading upstream sends with every Messages answer (see [`Mock::set_quota`]).
+fn with_quota(shared: &Shared, mut r: Response) -> Response {
+    const DEFAULT: [(&str, &str); 4] = [
+        ("status", "allowed"),
+        ("representative-claim", "five_hour"),
+        ("5h-utilization", "0.25"),
+        ("7d-utilization", "0.5"),
+    ];
+    let chosen = shared.quota.lock().unwrap().clone();
+    let pairs: Vec<(String, String)> = chosen.unwrap_or_else(|| {
+        DEFAULT
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    });
+    for (k, v) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(
+                format!("anthropic-ratelimit-unified-{k}").as_bytes(),
+            ),
+            v.parse::<axum::http::HeaderValue>(),
+        ) {
+            r.headers_mut().insert(name, value);
+        }
     }
+    r
+}
+
+/// The error texts upstream gives subscription tokens about extra usage and the Claude Code
+/// version floor, by scenario.
+fn billing_error(scenario: &str) -> Option<Response> {
+    let (status, kind, message) = match scenario {
+        "error-third-party" => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Third-party apps now draw from your extra usage, not your plan limits",
+        ),
+        "error-long-context" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "Extra usage is required for long context requests",
+        ),
+        "error-out-of-extra-usage" => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "You're out of extra usage",
+        ),
+        "error-version-floor" => {
+            let body = json!({"type": "error", "error": {"type": "invalid_request_error",
+                "message": "Claude Code 2.1.0 does not support this model; version 9.9.9 or newer is required",
+                "details": {"error_code": "claude_code_version_too_old"}}});
+            return Some(
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/json")],
+                    body.to_string(),
+                )
+                    .into_response(),
+            );
+        }
+        _ => return None,
+    };
+    Some(error(status, kind, message))
 }
 
 fn message_json(model: &str, text: &str) -> Value {
@@ -117,6 +176,47 @@ impl Drop for DropGuard {
 }
 
 pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let billed = request
+        .headers()
+        .get("x-mock")
+        .is_some_and(|v| v == "quota-extra-usage");
+    let r = answer_messages(&shared, request).await;
+    if billed {
+        return with_billed_quota(r);
+    }
+    with_quota(&shared, r)
+}
+
+/// `x-mock: quota-extra-usage`: the reading of a request billed to extra usage, the 5-hour
+/// window used up and resetting in an hour.
+fn with_billed_quota(mut r: Response) -> Response {
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() + 3600)
+        .unwrap_or(0)
+        .to_string();
+    for (k, v) in [
+        ("status", "allowed"),
+        ("representative-claim", "five_hour"),
+        ("5h-utilization", "1.0"),
+        ("5h-reset", reset.as_str()),
+        ("7d-utilization", "0.4"),
+        ("overage-status", "allowed"),
+        ("overage-in-use", "true"),
+    ] {
+        r.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(
+                format!("anthropic-ratelimit-unified-{k}").as_bytes(),
+            )
+            .expect("header name"),
+            v.parse().expect("header"),
+        );
+    }
+    r
+}
+
+async fn answer_messages(shared: &Arc<Shared>, request: Request) -> Response {
+    let shared = shared.clone();
     let rec = record(&shared, request).await;
     if !authorized(&shared, &rec) {
         return error(
@@ -149,9 +249,18 @@ pub(crate) async fn messages(State(shared): State<Arc<Shared>>, request: Request
         if has(b"MOCK_TOOL_USE") {
             scenario = "cli-tool".into();
         }
+        if has(b"MOCK_VERSION_FLOOR") {
+            scenario = "error-version-floor".into();
+        }
+        if has(b"MOCK_THIRD_PARTY") {
+            scenario = "error-third-party".into();
+        }
     }
     if let Some(problem) = tools_problem(&parsed).or_else(|| thinking_problem(&parsed)) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", &problem);
+    }
+    if let Some(r) = billing_error(&scenario) {
+        return r;
     }
     match scenario.as_str() {
         "error-429" => error(

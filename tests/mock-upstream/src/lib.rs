@@ -16,11 +16,21 @@
 //! | `slow`          | SSE: an event every 20 ms for a minute; counts dropped streams            |
 //! | `tools`         | text, then two parallel `weather` tool calls (JSON or SSE)               |
 //! | `thinking`      | a thinking block, then text (JSON or SSE)                                |
+//! | `quota-extra-usage` | a message whose quota reading says it was billed to extra usage   |
+//! | `error-third-party` | 400 "Third-party apps now draw from your extra usage, not your plan limits" |
+//! | `error-long-context` | 429 "Extra usage is required for long context requests"             |
+//! | `error-out-of-extra-usage` | 400 "You're out of extra usage"                               |
+//! | `error-version-floor` | 400 `claude_code_version_too_old` (Claude Code 2.1.0; 9.9.9 needed) |
 //!
 //! Clients that cannot send a header (the `claude` CLI driven by Claude Code mode) choose by a
 //! word in the conversation instead: `MOCK_TOOL_USE` asks for the `Bash` tool (`echo hi`) and,
 //! once the request carries the tool's result, answers `The tool returned: <result>`;
-//! `MOCK_ERROR_429` answers a final 429 (`x-should-retry: false`).
+//! `MOCK_ERROR_429` answers a final 429 (`x-should-retry: false`); `MOCK_VERSION_FLOOR` and
+//! `MOCK_THIRD_PARTY` answer as `error-version-floor` and `error-third-party`.
+//!
+//! Every `/v1/messages` answer carries a quota reading (`anthropic-ratelimit-unified-*`), a plan
+//! one unless [`Mock::set_quota`] chose another (extra usage in use, a used-up window, values
+//! not known today …).
 //!
 //! When [`Mock::require_token`] is set, `/v1/*` answers 401 unless the bearer token matches;
 //! after [`Mock::reject_all_tokens`] it answers 401 to every token.
@@ -102,6 +112,9 @@ struct Shared {
     /// Size of the text in non-streaming replies, and number of deltas in streams.
     reply_text_len: AtomicU64,
     stream_deltas: AtomicU64,
+    /// The `anthropic-ratelimit-unified-*` headers (names without the prefix) of every
+    /// `/v1/messages` answer, errors included; `None`: the default reading.
+    quota: Mutex<Option<Vec<(String, String)>>>,
 }
 
 /// A running mock. Dropping it stops the server.
@@ -211,6 +224,19 @@ impl Mock {
         self.shared
             .token_delay_ms
             .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Sets the quota reading every `/v1/messages` answer carries from now on: pairs of a
+    /// header name without `anthropic-ratelimit-unified-` (`status`, `5h-utilization`,
+    /// `overage-in-use`, …) and its value. The default is a plan reading: `status: allowed`,
+    /// `representative-claim: five_hour`, 25 % of the 5-hour and 50 % of the weekly window.
+    pub fn set_quota(&self, pairs: &[(&str, &str)]) {
+        *self.shared.quota.lock().unwrap() = Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
     }
 
     /// Sets the size of replies: characters of text, and deltas per stream.
