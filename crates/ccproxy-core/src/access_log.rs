@@ -27,6 +27,8 @@ struct JsonLine<'a> {
     input_tokens: u64,
     output_tokens: u64,
     cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billing: Option<&'a str>,
     request_id: &'a str,
     disconnected: bool,
 }
@@ -119,6 +121,10 @@ fn line(out: &mut Vec<u8>, r: &RequestRecord, format: LogFormat, now: &str) {
             out.push(b'.');
             let fraction = n.format(1_000_000 + micro_usd % 1_000_000);
             out.extend_from_slice(&fraction.as_bytes()[1..]);
+            if let Some(billing) = &r.billing {
+                out.extend_from_slice(b" billing=");
+                out.extend_from_slice(billing.as_bytes());
+            }
             out.extend_from_slice(b" id=");
             out.extend_from_slice(r.request_id.as_bytes());
             if r.client_disconnected {
@@ -141,6 +147,7 @@ fn line(out: &mut Vec<u8>, r: &RequestRecord, format: LogFormat, now: &str) {
                     input_tokens: r.input_tokens,
                     output_tokens: r.output_tokens,
                     cost_usd: r.cost_usd,
+                    billing: r.billing.as_deref(),
                     request_id: &r.request_id,
                     disconnected: r.client_disconnected,
                 },
@@ -184,6 +191,7 @@ mod tests {
             upstream_request_id: None,
             turn_id: None,
             quota_status: None,
+            billing: Some(Cow::Borrowed("extra_usage")),
             quota_5h_utilization: None,
             quota_7d_utilization: None,
             request_body: None,
@@ -199,7 +207,8 @@ mod tests {
         assert_eq!(
             line,
             "T  INFO ccproxy::access: POST /api/v1/messages 200 12.3ms \
-             model=\"evil\\n\\u{1b}[31mmodel\" tokens=12/6 cost=0.000126 id=00ab client_disconnected\n"
+             model=\"evil\\n\\u{1b}[31mmodel\" tokens=12/6 cost=0.000126 billing=extra_usage id=00ab \
+             client_disconnected\n"
         );
     }
 
@@ -215,7 +224,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "T  INFO ccproxy::access: POST /api/v1/messages 200 1235.0ms model=claude-x \
-             tokens=12/6 cost=12.050000 id=00ab\n"
+             tokens=12/6 cost=12.050000 billing=extra_usage id=00ab\n"
         );
     }
 
@@ -229,6 +238,7 @@ mod tests {
         assert_eq!(v["path"], "/api/v1/messages");
         assert_eq!(v["model"], "claude-x");
         assert_eq!(v["output_tokens"], 6);
+        assert_eq!(v["billing"], "extra_usage");
         assert_eq!(v["target"], "ccproxy::access");
         assert_eq!(json.iter().filter(|b| **b == b'\n').count(), 1);
     }

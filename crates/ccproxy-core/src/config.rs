@@ -42,10 +42,52 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub openai: OpenAiConfig,
     pub observability: ObservabilityConfig,
+    pub billing: BillingConfig,
     /// The directories the defaults are made from, read from the process environment once,
     /// when the configuration is made (never per request).
     #[serde(skip)]
     pub env: Environment,
+}
+
+/// Who pays: what to do when upstream would bill requests to extra usage, and when to alert.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// `block` (default): while upstream's latest reading says requests would be drawn from
+    /// extra usage, model requests are refused before they are sent; `warn`: sent, with an
+    /// alert; `allow`: sent.
+    pub extra_usage: ExtraUsagePolicy,
+    /// Utilizations (fractions of a window) at which an alert fires, once per crossing.
+    pub alert_thresholds: Vec<f64>,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            extra_usage: ExtraUsagePolicy::Block,
+            alert_thresholds: vec![0.8, 0.95],
+        }
+    }
+}
+
+/// `billing.extra_usage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtraUsagePolicy {
+    #[default]
+    Block,
+    Warn,
+    Allow,
+}
+
+impl ExtraUsagePolicy {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Warn => "warn",
+            Self::Allow => "allow",
+        }
+    }
 }
 
 /// The request log, metrics and pricing.
@@ -529,6 +571,16 @@ impl Config {
         check(
             "claude.read_timeout_secs",
             (self.claude.read_timeout_secs == 0).then(|| "must be greater than 0".into()),
+        );
+        check(
+            "billing.alert_thresholds",
+            (self.billing.alert_thresholds.len() > 8
+                || self
+                    .billing
+                    .alert_thresholds
+                    .iter()
+                    .any(|t| !(*t > 0.0 && *t <= 1.0)))
+            .then(|| "at most 8 fractions, each above 0 and at most 1 (0.8 is 80 %)".into()),
         );
         check(
             "claude.tool_result_timeout_secs",

@@ -39,6 +39,10 @@ pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
     pub shape: ErrorShape,
+    /// `retry-after` in seconds, for a refusal that ends at a known time.
+    pub retry_after_secs: Option<u64>,
+    /// The record's `error_type` when it is more specific than the kind's.
+    pub tag: Option<&'static str>,
 }
 
 impl ApiError {
@@ -47,7 +51,21 @@ impl ApiError {
             kind,
             message: message.into(),
             shape: ErrorShape::Anthropic,
+            retry_after_secs: None,
+            tag: None,
         }
+    }
+
+    /// With a `retry-after` header.
+    pub fn retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after_secs = secs;
+        self
+    }
+
+    /// With a more specific `error_type` for the request record.
+    pub fn tagged(mut self, tag: &'static str) -> Self {
+        self.tag = Some(tag);
+        self
     }
 
     /// Renders in `shape`.
@@ -84,7 +102,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         response
             .extensions_mut()
-            .insert(ErrorTag(self.kind.anthropic_type()));
+            .insert(ErrorTag(self.tag.unwrap_or(self.kind.anthropic_type())));
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),

@@ -28,6 +28,7 @@ use crate::record::{BodyKind, DraftCell};
 use crate::response_store::{Owner, Save};
 use crate::state::AppState;
 use crate::upstream;
+use crate::version_floor::{Side, VersionFloor};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -81,6 +82,15 @@ pub async fn run(
             turn::check_session(id)?;
         }
         let body = crate::body::read(state.max_body_bytes(), &parts.headers, body).await?;
+        // The extra-usage guard answers before anything is sent upstream.
+        state
+            .billing
+            .check(crate::clock::unix_secs())
+            .map_err(|refused| {
+                ApiError::new(ErrorKind::RateLimit, refused.message)
+                    .retry_after(refused.retry_after_secs)
+                    .tagged("extra_usage_blocked")
+            })?;
         if let (Some(d), true) = (&draft, state.stores_bodies()) {
             d.with(|d| d.request_body = Some(body.clone()));
         }
@@ -200,7 +210,7 @@ async fn pass_through(
         None => path.to_string(),
     };
     let sent = upstream::call(state, draft.as_ref(), Method::POST, &headers, &target, body).await?;
-    Ok(upstream::response(sent, draft))
+    Ok(upstream::response_explained(state, sent, draft).await)
 }
 
 /// A Responses request with its ids resolved from the kept responses (`previous_response_id`,
@@ -263,6 +273,7 @@ fn parse(
 fn kept_header(name: &HeaderName) -> bool {
     let n = name.as_str();
     n == "request-id"
+        || n == crate::billing::HEADER
         || n == "retry-after"
         || n == "x-should-retry"
         || n.starts_with("anthropic-ratelimit-")
@@ -357,7 +368,20 @@ async fn translated(
         });
     }
     if !(200..300).contains(&status) {
-        let anthropic: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut anthropic: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if let Some(bucket) = anthropic["error"]["message"]
+            .as_str()
+            .and_then(crate::billing::Bucket::of_error)
+        {
+            headers.insert(
+                crate::billing::HEADER,
+                HeaderValue::from_static(bucket.as_str()),
+            );
+            if let Some(d) = &draft {
+                d.with(|d| d.bucket = Some(bucket));
+            }
+        }
+        explain_floor(state, draft.as_ref(), &mut anthropic, Side::Client);
         return Ok(render::error(surface, status, &anthropic, headers));
     }
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -367,6 +391,27 @@ async fn translated(
         )
     })?;
     Ok(render::message(surface, &parsed, &message, None, headers))
+}
+
+/// Upstream's "Claude Code version too old" error (an Anthropic error body), made to say what to
+/// update; the version asked for is remembered (and, for the CLI, alerted).
+fn explain_floor(state: &AppState, draft: Option<&DraftCell>, error: &mut Value, side: Side) {
+    let Some(floor) = error["error"]["message"]
+        .as_str()
+        .and_then(VersionFloor::find)
+        .or_else(|| VersionFloor::find(&error["error"]["details"].to_string()))
+    else {
+        return;
+    };
+    let message = floor.explain(side);
+    if side == Side::Cli {
+        state.alerts.on_cli_problem(&message);
+    }
+    error["error"]["message"] = message.into();
+    state.version_floor.note(side, floor);
+    if let Some(d) = draft {
+        d.with(|d| d.error_type = Some(crate::version_floor::ERROR_CODE.into()));
+    }
 }
 
 /// Any surface × Claude Code: one turn of the CLI, its events rendered in the surface.
@@ -401,7 +446,9 @@ async fn claude_code(
     let (events, first) = match began {
         turn::Began::Started(events, first) => (events, first),
         turn::Began::Failed(error) => {
-            return Ok(render::error(surface, error.status, &error.body(), headers))
+            let mut body = error.body();
+            explain_floor(state, draft.as_ref(), &mut body, Side::Cli);
+            return Ok(render::error(surface, error.status, &body, headers));
         }
     };
     let keep = match surface {
@@ -428,13 +475,22 @@ async fn claude_code(
         d.with(|d| d.upstream_kind = Some(BodyKind::Sse));
     }
     match render::collect(events, first, keep_events, draft.as_ref()).await {
-        Ok(message) => Ok(render::message(
-            surface,
-            &parsed,
-            &message,
-            draft.as_ref(),
-            headers,
-        )),
+        Ok(message) => {
+            // The CLI reports the reading with the answer: known here, not at a stream's start.
+            if let Some(bucket) = draft.as_ref().and_then(|d| d.with(|d| d.bucket)) {
+                headers.insert(
+                    crate::billing::HEADER,
+                    HeaderValue::from_static(bucket.as_str()),
+                );
+            }
+            Ok(render::message(
+                surface,
+                &parsed,
+                &message,
+                draft.as_ref(),
+                headers,
+            ))
+        }
         Err(error) => {
             if let Some(d) = &draft {
                 d.with(|d| {
@@ -442,7 +498,9 @@ async fn claude_code(
                     d.error_type = Some(error.kind.clone());
                 });
             }
-            Ok(render::error(surface, error.status, &error.body(), headers))
+            let mut body = error.body();
+            explain_floor(state, draft.as_ref(), &mut body, Side::Cli);
+            Ok(render::error(surface, error.status, &body, headers))
         }
     }
 }

@@ -4,7 +4,9 @@
 //! are thin shells over [`server::start`].
 
 pub mod access_log;
+pub mod alerts;
 pub mod api_token;
+pub mod billing;
 pub mod body;
 pub mod claude_code;
 pub mod clock;
@@ -27,6 +29,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;
+pub mod version_floor;
 
 mod cors;
 mod extract;

@@ -53,6 +53,16 @@ struct ModeStatus {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeBucket {
+    mode: String,
+    bucket: String,
+}
+
+/// The modes and buckets of `ccproxy_billed_requests` (a fixed set: its series are made once).
+const BILLED_MODES: [&str; 2] = ["api", "sdk"];
+const BUCKETS: [&str; 3] = ["plan", "extra_usage", "unknown"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Window {
     window: String,
 }
@@ -78,6 +88,8 @@ pub struct Metrics {
     cost: Family<ModeModel, Counter<f64, AtomicU64>>,
     active: Gauge,
     upstream_errors: Family<ModeStatus, Counter>,
+    /// `ccproxy_billed_requests{mode, bucket}`, by [`BILLED_MODES`] × [`BUCKETS`].
+    billed: [[Counter; 3]; 2],
     quota: Family<Window, Gauge<f64, AtomicU64>>,
     quota_5h: OnceLock<Gauge<f64, AtomicU64>>,
     quota_7d: OnceLock<Gauge<f64, AtomicU64>>,
@@ -209,6 +221,22 @@ impl Metrics {
             "Upstream answers with an error status",
             upstream_errors.clone(),
         );
+        let billed_family = Family::<ModeBucket, Counter>::default();
+        let billed = BILLED_MODES.map(|mode| {
+            BUCKETS.map(|bucket| {
+                billed_family
+                    .get_or_create(&ModeBucket {
+                        mode: mode.into(),
+                        bucket: bucket.into(),
+                    })
+                    .clone()
+            })
+        });
+        registry.register(
+            "ccproxy_billed_requests",
+            "Model requests by who paid, as upstream's quota reading said (plan, extra_usage, unknown)",
+            billed_family,
+        );
         registry.register(
             "ccproxy_quota_utilization",
             "Subscription quota used, 0–1, by window",
@@ -240,6 +268,7 @@ impl Metrics {
             cost,
             active,
             upstream_errors,
+            billed,
             quota,
             quota_5h: OnceLock::new(),
             quota_7d: OnceLock::new(),
@@ -329,6 +358,13 @@ impl Metrics {
                         .clone()
                 })
                 .observe(t / 1000.0);
+        }
+        if let Some(bucket) = &r.billing {
+            let mode = BILLED_MODES.iter().position(|m| *m == r.mode);
+            let bucket = BUCKETS.iter().position(|b| *b == bucket.as_ref());
+            if let (Some(m), Some(b)) = (mode, bucket) {
+                self.billed[m][b].inc();
+            }
         }
         if let Some(s) = r.upstream_status.filter(|s| *s >= 400) {
             self.upstream_errors

@@ -5,6 +5,7 @@
 //! The body is watched, never buffered: chunks pass through as they come; the watcher notes the
 //! first byte, the first token of a stream (a cheap substring search of the chunk), and the end.
 
+use crate::billing::Bucket;
 use crate::error::ErrorTag;
 use crate::exchange::{Surface, TokenMarker};
 use crate::record::{DraftCell, RequestRecord};
@@ -78,6 +79,7 @@ impl Drop for Finish {
         let ms = |t: Instant| (t - self.started).as_secs_f64() * 1000.0;
         let (draft_mode, draft) = self.draft.with(|d| (d.mode, std::mem::take(d)));
         let ttfb = self.first_byte.map(ms);
+        let billing = bucket_of(&draft, self.status);
         let record = RequestRecord {
             id: 0,
             ts: self.ts,
@@ -117,6 +119,7 @@ impl Drop for Finish {
             client_disconnected: !self.ended,
             upstream_request_id: draft.upstream_request_id,
             quota_status: draft.quota.as_ref().and_then(|q| q.status.clone()),
+            billing: draft_mode.map(|_| Cow::Borrowed(billing.as_str())),
             quota_5h_utilization: draft.quota.as_ref().and_then(|q| q.five_hour_utilization),
             quota_7d_utilization: draft.quota.as_ref().and_then(|q| q.seven_day_utilization),
             request_body: None,
@@ -145,6 +148,24 @@ impl Drop for Finish {
             crate::access_log::print(&record, format);
         }
     }
+}
+
+/// A model request's bucket, as the handlers found it (an error's text, else the reading);
+/// for a failed request no handler read, what its kept error body says (it is small).
+fn bucket_of(draft: &crate::record::Draft, status: u16) -> Bucket {
+    if draft.bucket == Some(Bucket::ExtraUsage) {
+        return Bucket::ExtraUsage;
+    }
+    if status >= 400 || draft.upstream_status.is_some_and(|s| s >= 400) {
+        let said = draft
+            .upstream_body
+            .iter()
+            .find_map(|chunk| Bucket::of_error(&String::from_utf8_lossy(chunk)));
+        if let Some(b) = said {
+            return b;
+        }
+    }
+    draft.bucket.unwrap_or(Bucket::Unknown)
 }
 
 /// The response body, watched frame by frame (an `http_body::Body` around the real one, so the

@@ -10,24 +10,47 @@ use std::sync::Mutex;
 pub struct Quota {
     /// `allowed`, `allowed_warning`, `rejected` …
     pub status: Option<String>,
+    /// When the window that limits now resets (`…-reset`), Unix seconds.
+    pub reset: Option<i64>,
     pub five_hour_utilization: Option<f64>,
     /// Unix seconds.
     pub five_hour_reset: Option<i64>,
     pub seven_day_utilization: Option<f64>,
     pub seven_day_reset: Option<i64>,
+    /// The window the request counted against: `five_hour`, `seven_day`, … (`overage` when it
+    /// was drawn from extra usage).
     pub representative_claim: Option<String>,
+    /// Whether extra usage can be drawn on: `allowed`, `allowed_warning`, `rejected` …
     pub overage_status: Option<String>,
+    /// Whether this request was drawn from extra usage (`…-overage-in-use`; the CLI's
+    /// `isUsingOverage`).
+    pub overage_in_use: Option<bool>,
+    /// Why extra usage is off, e.g. `org_level_disabled`.
+    pub overage_disabled_reason: Option<String>,
     pub overage_utilization: Option<f64>,
     pub overage_reset: Option<i64>,
+    /// Every `anthropic-ratelimit-unified-*` header as upstream sent it (name without the
+    /// prefix), or the CLI's whole `rate_limit_info`: nothing upstream says is lost, including
+    /// values not known today (`slow-*`, `grace-*`, per-model windows …).
+    pub raw: serde_json::Map<String, serde_json::Value>,
     /// Unix milliseconds of the response it was read from.
     pub observed_at: i64,
+}
+
+/// `true`/`false` as upstream writes flags; anything else is not a reading.
+fn flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 impl Quota {
     /// The quota in `headers`, if they carry any.
     pub fn from_headers(headers: &HeaderMap, now_ms: i64) -> Option<Self> {
         const P: &str = "anthropic-ratelimit-unified-";
-        // Looked up by static name: no allocation, no name parsing, per response.
+        // Looked up by static name first: a response without the headers costs three lookups.
         let name = |n: &'static str| HeaderName::from_static(n);
         let (status, h5) = (
             name("anthropic-ratelimit-unified-status"),
@@ -40,25 +63,29 @@ impl Quota {
         {
             return None;
         }
-        debug_assert!(status.as_str().starts_with(P));
-        let get = |n: &HeaderName| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let num = |n: &HeaderName| get(n).and_then(|v| v.parse::<f64>().ok());
-        let int = |n: &'static str| get(&name(n)).and_then(|v| v.parse::<i64>().ok());
+        let mut raw = serde_json::Map::new();
+        for (n, v) in headers {
+            if let (Some(key), Ok(v)) = (n.as_str().strip_prefix(P), v.to_str()) {
+                raw.insert(key.to_string(), v.into());
+            }
+        }
+        let get = |key: &str| raw.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let num = |key: &str| get(key).and_then(|v| v.trim().parse::<f64>().ok());
+        let int = |key: &str| get(key).and_then(|v| v.trim().parse::<i64>().ok());
         let q = Quota {
-            status: get(&status),
-            five_hour_utilization: num(&h5),
-            five_hour_reset: int("anthropic-ratelimit-unified-5h-reset"),
-            seven_day_utilization: num(&d7),
-            seven_day_reset: int("anthropic-ratelimit-unified-7d-reset"),
-            representative_claim: get(&name("anthropic-ratelimit-unified-representative-claim")),
-            overage_status: get(&name("anthropic-ratelimit-unified-overage-status")),
-            overage_utilization: num(&name("anthropic-ratelimit-unified-overage-utilization")),
-            overage_reset: int("anthropic-ratelimit-unified-overage-reset"),
+            status: get("status"),
+            reset: int("reset"),
+            five_hour_utilization: num("5h-utilization"),
+            five_hour_reset: int("5h-reset"),
+            seven_day_utilization: num("7d-utilization"),
+            seven_day_reset: int("7d-reset"),
+            representative_claim: get("representative-claim"),
+            overage_status: get("overage-status"),
+            overage_in_use: get("overage-in-use").as_deref().and_then(flag),
+            overage_disabled_reason: get("overage-disabled-reason"),
+            overage_utilization: num("overage-utilization"),
+            overage_reset: int("overage-reset"),
+            raw,
             observed_at: now_ms,
         };
         q.if_any()
@@ -71,14 +98,18 @@ impl Quota {
         let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
         let q = Quota {
             status: text(&info["status"]),
+            reset: info["resetsAt"].as_i64(),
             five_hour_utilization: window("five_hour")["utilization"].as_f64(),
             five_hour_reset: window("five_hour")["resetsAt"].as_i64(),
             seven_day_utilization: window("seven_day")["utilization"].as_f64(),
             seven_day_reset: window("seven_day")["resetsAt"].as_i64(),
             representative_claim: text(&info["rateLimitType"]),
             overage_status: text(&info["overageStatus"]),
+            overage_in_use: info["isUsingOverage"].as_bool(),
+            overage_disabled_reason: text(&info["overageDisabledReason"]),
             overage_utilization: None,
-            overage_reset: None,
+            overage_reset: info["overageResetsAt"].as_i64(),
+            raw: info.as_object().cloned().unwrap_or_default(),
             observed_at: now_ms,
         };
         q.if_any()

@@ -29,6 +29,8 @@ pub struct Draft {
     pub upstream_request_id: Option<String>,
     pub error_type: Option<String>,
     pub quota: Option<crate::quota::Quota>,
+    /// Who paid, from the quota reading (or, when there is none, an error's text).
+    pub bucket: Option<crate::billing::Bucket>,
     /// Upstream's response body, kept (reference-counted, not copied) to read usage from once
     /// the request is over, off the request path.
     pub upstream_body: Vec<Bytes>,
@@ -104,6 +106,8 @@ pub struct RequestRecord {
     pub client_disconnected: bool,
     pub upstream_request_id: Option<String>,
     pub quota_status: Option<String>,
+    /// Model requests: `plan`, `extra_usage` or `unknown` (see `crate::billing`).
+    pub billing: Option<Cow<'static, str>>,
     pub quota_5h_utilization: Option<f64>,
     pub quota_7d_utilization: Option<f64>,
     /// Stored bodies (`observability.store_bodies`), returned by `/logs/query?bodies=true`.

@@ -185,7 +185,9 @@ impl RequestLog {
         if !path.exists() {
             return Ok(None);
         }
-        Ok(Some(schema::open_reader(path)?))
+        let conn = schema::open_reader(path)?;
+        // A database the writer is still creating or migrating reads as empty, not as an error.
+        Ok(schema::is_current(&conn)?.then_some(conn))
     }
 
     /// Applies retention now (the writer also applies it at start-up and every 10 minutes). Returns the rows deleted.

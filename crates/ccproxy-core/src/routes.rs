@@ -4,6 +4,7 @@
 //! routes are data: a path, the [`Surface`] it speaks and the [`Backend`] that answers, run by
 //! [`exchange::run`].
 
+mod billing;
 mod claude_code;
 mod forward;
 mod info;
@@ -148,6 +149,11 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/logs/summary", get(logs::summary))
         .route("/logs/stream", get(logs::stream))
         .route("/api/quota", get(logs::quota))
+        .route("/api/alerts", get(billing::alerts))
+        .route(
+            "/api/billing/allow-extra-usage",
+            post(billing::allow_extra_usage),
+        )
         .route("/metrics", get(logs::metrics))
         .route("/oauth/login", get(oauth::login))
         .route("/oauth/status", get(oauth::status))

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::Notify;
 
 /// The keys the UI may change, with what kind of value each takes.
-pub const EDITABLE: [(&str, Kind); 16] = [
+pub const EDITABLE: [(&str, Kind); 17] = [
     ("server.host", Kind::Text),
     ("server.port", Kind::Int),
     ("security.auth_token", Kind::Secret),
@@ -27,6 +27,7 @@ pub const EDITABLE: [(&str, Kind); 16] = [
     ("claude.session_idle_secs", Kind::Int),
     ("claude.tool_result_timeout_secs", Kind::Int),
     ("claude.builtin_tools_with_client_tools", Kind::Bool),
+    ("billing.extra_usage", Kind::Text),
     ("observability.request_log", Kind::Bool),
     ("observability.retention_days", Kind::Int),
     ("observability.metrics", Kind::Bool),

@@ -2,10 +2,11 @@
 //! client, credentials, the request log and metrics, the quota reading, Claude Code mode's
 //! processes — built once by `server::start` and dropped when the server stops.
 
+use crate::billing::Bucket;
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
-use crate::quota::LatestQuota;
+use crate::quota::{LatestQuota, Quota};
 use crate::request_log::RequestLog;
 use ccproxy_protocol::openai::chat_request::Options;
 use std::net::SocketAddr;
@@ -28,6 +29,12 @@ pub struct AppState {
     pub request_log: Arc<RequestLog>,
     /// The latest subscription quota seen in upstream's headers.
     pub quota: LatestQuota,
+    /// The extra-usage guard (`billing.extra_usage`).
+    pub billing: crate::billing::Guard,
+    /// What the user should hear about (thresholds, extra usage, blocks, login, CLI).
+    pub alerts: crate::alerts::Alerts,
+    /// The last Claude Code version upstream asked for (client's and CLI's).
+    pub version_floor: crate::version_floor::LatestFloor,
     /// Becomes `true` when the server begins to shut down (long streams end then).
     pub stopping: watch::Receiver<bool>,
     /// Logins started through `GET /oauth/login`, waiting for their callback.
@@ -41,6 +48,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Learns a response's quota reading (upstream's headers, or the CLI's `rate_limit_event`):
+    /// it becomes the latest for `/api/quota`, feeds the guard and the alerts, and its bucket is
+    /// returned for the request's record and `x-ccproxy-billing`.
+    pub fn note_quota(&self, q: &Quota) -> Bucket {
+        let bucket = Bucket::of(q);
+        self.quota.update(q.clone());
+        if let Some(block) = self.billing.note(q, bucket) {
+            use crate::config::ExtraUsagePolicy as P;
+            match self.config.billing.extra_usage {
+                P::Block => self.alerts.on_block(&block, true),
+                P::Warn => self.alerts.on_block(&block, false),
+                P::Allow => {}
+            }
+        }
+        self.alerts.on_reading(q, bucket);
+        bucket
+    }
+
     /// What the OpenAI translations need: the default `max_tokens` and the model aliases.
     pub fn translation_options(&self) -> Options<'_> {
         Options {

@@ -8,15 +8,17 @@
 //! them and the body is forwarded chunk by chunk as it arrives. Dropping the returned body (a
 //! client that went away) drops the upstream response, which closes its connection.
 
+use crate::billing::Bucket;
 use crate::config::Config;
 use crate::credentials::{CredentialError, Token};
 use crate::error::ApiError;
 use crate::quota::Quota;
 use crate::record::{BodyKind, DraftCell};
 use crate::state::AppState;
+use crate::version_floor::{Side, VersionFloor};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ccproxy_protocol::anthropic::beta::merge_betas;
 use ccproxy_protocol::error::{anthropic_error_event, ErrorKind};
@@ -127,6 +129,69 @@ fn transport_error(e: &reqwest::Error) -> ApiError {
     }
 }
 
+/// Like [`response`], except that an error answer (a small, uncompressed 4xx) is read first:
+/// one whose text says the request needs or draws extra usage is marked so in
+/// `x-ccproxy-billing` (and the record), and upstream's "Claude Code version too old" answer
+/// gets a message that says what to update (its `details` kept; the version asked for is
+/// remembered, and the record names the error). Every other byte goes as upstream sent it.
+pub async fn response_explained(
+    state: &AppState,
+    upstream: reqwest::Response,
+    draft: Option<DraftCell>,
+) -> Response {
+    if !upstream.status().is_client_error()
+        || upstream.headers().contains_key(header::CONTENT_ENCODING)
+    {
+        return response(upstream, draft);
+    }
+    let status = upstream.status().as_u16();
+    let mut headers = HeaderMap::with_capacity(upstream.headers().len());
+    for (name, value) in upstream.headers() {
+        if !is_hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let bytes = match upstream.bytes().await {
+        Ok(b) => b,
+        Err(e) => return transport_error(&e).into_response(),
+    };
+    if let Some(d) = &draft {
+        d.with(|d| {
+            d.upstream_kind = Some(BodyKind::Json);
+            d.keep(&bytes);
+        });
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(bucket) = Bucket::of_error(&text) {
+        headers.insert(
+            crate::billing::HEADER,
+            HeaderValue::from_static(bucket.as_str()),
+        );
+        if let Some(d) = &draft {
+            d.with(|d| d.bucket = Some(bucket));
+        }
+    }
+    let floor = VersionFloor::find(&text);
+    let body = match floor {
+        Some(floor) => {
+            let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            v["error"]["message"] = floor.explain(Side::Client).into();
+            tracing::warn!("upstream refused the client's Claude Code version: {floor:?}");
+            state.version_floor.note(Side::Client, floor);
+            if let Some(d) = &draft {
+                d.with(|d| d.error_type = Some(crate::version_floor::ERROR_CODE.into()));
+            }
+            headers.remove(header::CONTENT_LENGTH);
+            Bytes::from(v.to_string())
+        }
+        None => bytes,
+    };
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    *out.headers_mut() = headers;
+    out
+}
+
 /// Turns the upstream response into ours: same status, headers (minus hop-by-hop) and body,
 /// streamed. If an event stream breaks midway, an Anthropic `error` event ends it so the client
 /// sees why instead of a silently truncated stream.
@@ -215,11 +280,25 @@ pub async fn call(
     path_and_query: &str,
     body: Bytes,
 ) -> Result<reqwest::Response, ApiError> {
-    let sent = send_with_refresh(state, method, headers, path_and_query, body).await?;
-    let quota = Quota::from_headers(sent.headers(), crate::clock::unix_ms() as i64);
-    if let Some(q) = &quota {
-        state.quota.update(q.clone());
+    let mut sent = match send_with_refresh(state, method, headers, path_and_query, body).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            if e.kind == ErrorKind::Authentication {
+                state.alerts.on_login_problem(&e.message);
+            }
+            return Err(e);
+        }
+    };
+    if sent.status() != reqwest::StatusCode::UNAUTHORIZED {
+        state.alerts.on_login_ok();
     }
+    let quota = Quota::from_headers(sent.headers(), crate::clock::unix_ms() as i64);
+    let bucket = quota.as_ref().map(|q| state.note_quota(q));
+    // Who paid, as upstream's headers say, for the client too (`x-ccproxy-billing`).
+    sent.headers_mut().insert(
+        crate::billing::HEADER,
+        HeaderValue::from_static(bucket.unwrap_or(Bucket::Unknown).as_str()),
+    );
     if let Some(d) = draft {
         let request_id = sent
             .headers()
@@ -231,6 +310,7 @@ pub async fn call(
             d.upstream_status = Some(status);
             d.upstream_request_id = request_id;
             d.quota = quota;
+            d.bucket = bucket;
         });
     }
     Ok(sent)

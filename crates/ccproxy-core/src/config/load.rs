@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Top-level sections; an environment variable `SECTION__KEY` is read only for these.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "server",
     "security",
     "claude",
@@ -23,6 +23,7 @@ const SECTIONS: [&str; 7] = [
     "oauth",
     "openai",
     "observability",
+    "billing",
 ];
 
 /// Short environment names (and `.env` names) and the key each sets.

@@ -194,10 +194,22 @@ async fn start(
     keys: &[u64],
     session: Option<&str>,
 ) -> Result<(Lease, Turn), ApiError> {
-    let mut lease = state
+    let mut lease = match state
         .claude_code
         .lease(profile, parsed.model.as_deref(), keys, session)
-        .await?;
+        .await
+    {
+        Ok(lease) => {
+            state.alerts.on_cli_ok();
+            lease
+        }
+        Err(e) => {
+            if let LeaseError::Unavailable(m) = &e {
+                state.alerts.on_cli_problem(m);
+            }
+            return Err(e.into());
+        }
+    };
     let prepared = async {
         if let Some(model) = &parsed.model {
             lease.process.set_model(model).await.map_err(|e| {
@@ -307,11 +319,12 @@ impl TurnEvents {
             .turn
             .rate_limit()
             .and_then(|info| Quota::from_cli(info, crate::clock::unix_ms() as i64));
-        if let Some(q) = &quota {
-            self.state.quota.update(q.clone());
-        }
+        let bucket = quota.as_ref().map(|q| self.state.note_quota(q));
         if let (Some(d), Some(q)) = (&self.draft, quota) {
-            d.with(|d| d.quota = Some(q));
+            d.with(|d| {
+                d.quota = Some(q);
+                d.bucket = bucket;
+            });
         }
     }
 
@@ -338,6 +351,9 @@ impl TurnEvents {
                 d.cli_cost_usd = self.turn.cost_usd();
                 if let Some(e) = self.turn.error() {
                     d.error_type = Some(e.kind.clone());
+                    if let Some(b) = crate::billing::Bucket::of_error(&e.message) {
+                        d.bucket = Some(b);
+                    }
                 }
             });
         }

@@ -26,6 +26,8 @@ pub struct Filter {
     pub surface: Option<String>,
     /// One Claude Code turn's requests (`turn_id`).
     pub turn: Option<String>,
+    /// Who paid: `plan`, `extra_usage` or `unknown`.
+    pub billing: Option<String>,
     /// Rows with an id below this (the `next_cursor` of the previous page).
     pub cursor: Option<i64>,
     /// At most 1000; default 100.
@@ -53,6 +55,10 @@ impl Filter {
                 .turn
                 .as_deref()
                 .is_none_or(|t| r.turn_id.as_deref() == Some(t))
+            && self
+                .billing
+                .as_deref()
+                .is_none_or(|b| r.billing.as_deref() == Some(b))
             && self.model.as_deref().is_none_or(|m| {
                 r.model_requested.as_deref() == Some(m) || r.model_served.as_deref() == Some(m)
             })
@@ -81,6 +87,15 @@ impl Filter {
         if let Some(t) = &self.turn {
             clauses.push("turn_id = ?");
             args.push(V::Text(t.clone()));
+        }
+        if let Some(b) = &self.billing {
+            if crate::billing::Bucket::parse(b).is_none() {
+                return Err(LogError::Invalid(format!(
+                    "billing `{b}` is not plan, extra_usage or unknown"
+                )));
+            }
+            clauses.push("billing = ?");
+            args.push(V::Text(b.clone()));
         }
         if let Some(m) = &self.model {
             clauses.push("(model_requested = ? OR model_served = ?)");
@@ -145,6 +160,7 @@ pub(super) fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRec
         client_disconnected: row.get("client_disconnected")?,
         upstream_request_id: row.get("upstream_request_id")?,
         quota_status: row.get("quota_status")?,
+        billing: row.get::<_, Option<String>>("billing")?.map(Cow::Owned),
         quota_5h_utilization: row.get("quota_5h")?,
         quota_7d_utilization: row.get("quota_7d")?,
         request_body: row.get("request_body")?,
@@ -214,10 +230,10 @@ impl RequestLog {
         if limit == 0 || limit > 1000 {
             return Err(LogError::Invalid("limit must be between 1 and 1000".into()));
         }
+        let (where_sql, mut args) = filter.where_sql()?;
         let Some(conn) = self.reader()? else {
             return Ok(json!({"data": [], "next_cursor": null}));
         };
-        let (where_sql, mut args) = filter.where_sql()?;
         args.push(rusqlite::types::Value::Integer(i64::from(limit)));
         let sql = format!("SELECT * FROM requests {where_sql} ORDER BY id DESC LIMIT ?");
         let mut stmt = conn.prepare(&sql)?;
@@ -252,7 +268,7 @@ impl RequestLog {
         let since = (crate::clock::unix_ms() as i64) - span_ms;
         let Some(conn) = self.reader()? else {
             return Ok(
-                json!({"window": window, "since": since, "bucket_ms": bucket_ms, "totals": null, "models": [], "series": []}),
+                json!({"window": window, "since": since, "bucket_ms": bucket_ms, "totals": null, "extra_usage": null, "models": [], "series": []}),
             );
         };
         let agg = "COUNT(*) AS requests,
@@ -301,8 +317,15 @@ impl RequestLog {
                 Ok(v)
             })
             .and_then(|rows| rows.collect())?;
+        // What went to extra usage in the window: requests, and their cost at API prices.
+        let extra_usage = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0.0) FROM requests
+                 WHERE ts >= ?1 AND billing = 'extra_usage'",
+            [since],
+            |r| Ok(json!({"requests": r.get::<_, i64>(0)?, "cost_usd": r.get::<_, f64>(1)?})),
+        )?;
         Ok(
-            json!({"window": window, "since": since, "bucket_ms": bucket_ms, "totals": totals, "models": models, "series": series}),
+            json!({"window": window, "since": since, "bucket_ms": bucket_ms, "totals": totals, "extra_usage": extra_usage, "models": models, "series": series}),
         )
     }
 }

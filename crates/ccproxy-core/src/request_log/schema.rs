@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema's migrations, in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     // 1: the table.
     "CREATE TABLE IF NOT EXISTS requests (
                id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -93,6 +93,8 @@ const MIGRATIONS: [&str; 6] = [
      CREATE INDEX requests_ts ON requests(ts);",
     // 6: the Claude Code turn a request belongs to (tool calls and their results' follow-ups).
     "ALTER TABLE requests ADD COLUMN turn_id TEXT;",
+    // 7: who paid (`plan`, `extra_usage`, `unknown`; see `crate::billing`).
+    "ALTER TABLE requests ADD COLUMN billing TEXT;",
 ];
 
 /// Opens (creating and migrating) the database for writing.
@@ -137,6 +139,12 @@ fn create_private(path: &Path) {
     let _ = options.open(path);
 }
 
+/// Whether every migration has run (`user_version` counts them).
+pub(super) fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version >= MIGRATIONS.len() as i64)
+}
+
 pub(super) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -165,9 +173,9 @@ fn insert_rows(tx: &Connection, batch: &mut [Pending]) -> rusqlite::Result<()> {
                model_served, stream, status, upstream_status, duration_ms, ttfb_ms, ttft_ms,
                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
                user_agent, error_type, client_disconnected, upstream_request_id, quota_status,
-               quota_5h, quota_7d, request_body, response_body, cli_cost_usd, turn_id)
+               quota_5h, quota_7d, request_body, response_body, cli_cost_usd, turn_id, billing)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+               ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
         )?;
         for p in batch.iter_mut() {
             let r = &p.record;
@@ -202,6 +210,7 @@ fn insert_rows(tx: &Connection, batch: &mut [Pending]) -> rusqlite::Result<()> {
                 r.response_body,
                 r.cli_cost_usd,
                 r.turn_id,
+                r.billing,
             ])?;
             p.record.id = tx.last_insert_rowid();
         }

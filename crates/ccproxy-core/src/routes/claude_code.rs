@@ -69,5 +69,7 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
             "builtin_tools_kept": c.builtin_tools_with_client_tools,
             "tool_result_timeout_secs": c.tool_result_timeout_secs,
         },
+        // The last "Claude Code version too old" answer upstream gave a CLI turn.
+        "version_floor": state.version_floor.get(crate::version_floor::Side::Cli),
     }))
 }

@@ -24,6 +24,9 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
         "uptime_secs": state.started.elapsed().as_secs(),
         "auth_token_required": state.config.security.auth_token.is_some(),
         "credentials": state.credentials.status(),
+        "billing": state.billing.state(crate::clock::unix_secs()),
+        // The last "Claude Code version too old" answer upstream gave a client's request.
+        "version_floor": state.version_floor.get(crate::version_floor::Side::Client),
     }))
 }
 

@@ -130,12 +130,26 @@ pub async fn stream(
     Ok(response)
 }
 
-/// `GET /api/quota`: the latest 5-hour and 7-day quota, from upstream's response headers.
+/// Readings older than this are marked stale: the windows may have moved since.
+const STALE_MS: i64 = 10 * 60 * 1000;
+
+/// `GET /api/quota`: the latest reading of upstream's quota headers (every window they report,
+/// their resets, the raw values), how old it is, and the extra-usage guard's state.
 pub async fn quota(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let now_ms = crate::clock::unix_ms() as i64;
+    let billing = state.billing.state(now_ms / 1000);
     match state.quota.get() {
-        Some(q) => Json(json!({"available": true, "quota": q})),
-        None => Json(json!({"available": false, "quota": null,
-            "message": "no response from upstream has been seen yet; the quota is read from its headers"})),
+        Some(q) => {
+            let age_ms = (now_ms - q.observed_at).max(0);
+            Json(
+                json!({"available": true, "quota": q, "bucket": crate::billing::Bucket::of(&q),
+                "age_secs": age_ms / 1000, "stale": age_ms > STALE_MS, "billing": billing}),
+            )
+        }
+        None => Json(
+            json!({"available": false, "quota": null, "billing": billing,
+            "message": "no response from upstream has been seen yet; the quota is read from its headers"}),
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 // A test fails loudly on the first surprise: unwrap and expect are how it says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod billing;
 mod connections;
 mod credentials;
 mod lifecycle;

@@ -303,3 +303,41 @@ async fn the_clis_rate_limit_event_feeds_the_quota() {
     assert_eq!(rows["data"][0]["quota_7d_utilization"], 0.01, "{rows}");
     assert_eq!(rows["data"][0]["quota_status"], "allowed", "{rows}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_billed_to_extra_usage_is_marked_and_blocks_the_next() {
+    let h = Harness::new().await;
+    let r = h.post("/sdk/v1/messages", &user("FAKE_QUOTA hello")).await;
+    assert_eq!(
+        r.headers()["x-ccproxy-billing"],
+        "plan",
+        "f3's reading: five_hour, allowed"
+    );
+    r.text().await.unwrap();
+    let r = h
+        .post("/sdk/v1/messages", &user("FAKE_EXTRA_USAGE hello"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ccproxy-billing"], "extra_usage");
+    r.text().await.unwrap();
+    let lines = h.user_lines().len();
+    // The next turn is refused before a CLI sees it, in the surface's shape.
+    let r = h.post("/sdk/v1/messages", &user("hello")).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("extra usage"));
+    assert_eq!(h.user_lines().len(), lines, "no CLI got the turn");
+    let rows = sdk_rows(&h, 3).await;
+    let buckets: Vec<&str> = rows["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["billing"].as_str().unwrap())
+        .collect();
+    assert_eq!(buckets, ["unknown", "extra_usage", "plan"], "{rows}");
+}
