@@ -108,7 +108,15 @@ const fmt = {
   ms: (n) => (n === null || n === undefined ? "–" : n.toFixed(1) + " ms"),
   pct: (n) => (n === null || n === undefined ? "–" : Math.round(n * 100) + " %"),
   time: (ms) => new Date(ms).toLocaleString(),
-  reset: (secs) => (secs ? new Date(secs * 1000).toLocaleString() : "–"),
+  reset: (secs) => (secs ? new Date(secs * 1000).toLocaleString() + fmt.inTime(secs) : "–"),
+  // " (in 38 min)" until a Unix time in seconds.
+  inTime: (secs) => {
+    const s = Math.round(secs - Date.now() / 1000);
+    if (s <= 0) return "";
+    const m = Math.round(s / 60);
+    return m < 60 ? ` (in ${m} min)` : m < 2880 ? ` (in ${Math.floor(m / 60)} h ${m % 60} min)` : ` (in ${Math.round(m / 1440)} days)`;
+  },
+  bucket: (b) => ({ plan: "plan", extra_usage: "extra usage", unknown: "unknown" })[b] || "–",
 };
 
 function card(title, ...body) {
@@ -123,6 +131,57 @@ function stateClass(s) {
   return { valid: "ok", expiring: "warn", expired: "warn", missing: "bad", dead: "bad" }[s] || "";
 }
 
+// ---------------------------------------------------------------- who pays: alerts and the guard
+
+const DISMISSED = "ccproxy.alerts.dismissed";
+
+/** The banner on Status and Dashboard: the extra-usage guard when it acts, and recent alerts
+ * (the last day's, until dismissed). */
+async function alertsBanner() {
+  const [alerts, status] = await Promise.all([api("/api/alerts"), api("/api/status")]);
+  const box = h("div", { id: "alerts", role: "region", "aria-label": "Alerts" });
+  const billing = status.billing || {};
+  const allow = async (yes, button) => {
+    button.disabled = true;
+    try {
+      await api("/api/billing/allow-extra-usage", { method: "POST", json: { allow: yes } });
+      await route();
+    } catch (err) {
+      notice(`Could not change it: ${err.message}`, true);
+      button.disabled = false;
+    }
+  };
+  if (billing.blocking && billing.block) {
+    const b = billing.block;
+    const button = h("button", { id: "allow-extra-usage", type: "button" }, "Allow extra usage until the reset");
+    button.addEventListener("click", () => allow(true, button));
+    box.append(h("div", { class: "banner bad", id: "billing-blocked", role: "alert" },
+      h("strong", {}, "Requests are paused so that nothing is billed to extra usage. "),
+      `${b.reason} (${b.window} window); resets ${fmt.reset(b.resets_at)}. `,
+      owner() ? button : h("span", { class: "muted" }, "Open this page from the tray app (or `ccproxy ui`) to allow it.")));
+  } else if (billing.allowed_until) {
+    const button = h("button", { id: "stop-extra-usage", type: "button" }, "Stop allowing");
+    button.addEventListener("click", () => allow(false, button));
+    box.append(h("div", { class: "banner warn", id: "billing-allowed", role: "status" },
+      `Extra usage is allowed until ${fmt.reset(billing.allowed_until)}. `, owner() ? button : ""));
+  }
+  const dismissed = Number(localStorage.getItem(DISMISSED) || 0);
+  const dayAgo = Date.now() - 86_400_000;
+  const recent = (alerts.alerts || []).filter((a) => a.id > dismissed && a.at > dayAgo).reverse().slice(0, 5);
+  if (recent.length) {
+    const dismiss = h("button", { type: "button", id: "dismiss-alerts" }, "Dismiss");
+    dismiss.addEventListener("click", () => {
+      localStorage.setItem(DISMISSED, String(alerts.latest || 0));
+      document.getElementById("alert-list").remove();
+    });
+    box.append(h("div", { class: "banner", id: "alert-list" },
+      h("ul", {}, recent.map((a) => h("li", { class: a.severity === "critical" ? "bad" : "warn" },
+        h("strong", {}, a.title), ` — ${a.message} `, h("span", { class: "muted" }, new Date(a.at).toLocaleTimeString())))),
+      dismiss));
+  }
+  return box;
+}
+
 // ---------------------------------------------------------------- pages
 
 const pages = {};
@@ -133,7 +192,7 @@ pages.status = async (main) => {
   ]);
   const cred = status.credentials || {};
   const cli = sdk.cli || {};
-  main.append(h("h2", {}, "Status"), h("div", { class: "grid" },
+  main.append(h("h2", {}, "Status"), await alertsBanner(), h("div", { class: "grid" },
     card("Server", dl([
       ["State", h("span", { class: "ok" }, "running")],
       ["Address", location.host],
@@ -147,6 +206,8 @@ pages.status = async (main) => {
       ["Subscription", login.subscription_type || "–"],
       ["Source", cred.source || "–"],
       ["Upstream", status.upstream],
+      ["Extra usage", ({ block: "blocked (default)", warn: "sent, with an alert", allow: "sent" })[(status.billing || {}).policy] || "–"],
+      ["Last request paid by", fmt.bucket((status.billing || {}).last_bucket)],
     ])),
     card("Claude Code mode (/sdk)", dl([
       ["CLI", cli.found ? h("span", { class: cli.usable ? "ok" : "bad" }, "claude " + (cli.version || "?")) :
@@ -156,6 +217,7 @@ pages.status = async (main) => {
       ["Running", `${sdk.pool.running} of ${sdk.pool.max_concurrent}`],
       ["Waiting for tool results", String(sdk.pool.waiting_for_tool_results ?? 0)],
       ["Permission mode", sdk.permission_mode],
+      ...(sdk.version_floor ? [["Upstream needs", h("span", { class: "bad" }, "Claude Code " + (sdk.version_floor.need || "newer"))]] : []),
     ])),
     quotaCard(quota),
   ));
@@ -170,9 +232,21 @@ function quotaCard(quota) {
       "aria-valuemax": 100, "aria-valuenow": Math.round((used || 0) * 100) },
       h("span", { style: `width:${Math.min(100, (used || 0) * 100)}%` })),
   ];
-  return card("Quota", h("p", {}, "Status: ", h("strong", {}, q.status || "–")),
+  // Windows beyond 5-hour and weekly (per-model weekly windows …), as upstream named them.
+  const raw = q.raw || {};
+  const others = Object.keys(raw).filter((k) => k.endsWith("-utilization") && !["5h-utilization", "7d-utilization", "overage-utilization"].includes(k))
+    .flatMap((k) => { const w = k.slice(0, -"-utilization".length); return meter(w, Number(raw[k]), Number(raw[w + "-reset"]) || null); });
+  const states = ["slow-status", "grace-status"].filter((k) => raw[k]).map((k) => `${k.split("-")[0]}: ${raw[k]}`);
+  return card("Quota", h("p", {}, "Status: ", h("strong", {}, q.status || "–"),
+    h("span", { class: "muted" }, ` · last request paid by ${fmt.bucket(quota.bucket)}`)),
     ...meter("5-hour", q.five_hour_utilization, q.five_hour_reset),
-    ...meter("7-day", q.seven_day_utilization, q.seven_day_reset));
+    ...meter("Weekly", q.seven_day_utilization, q.seven_day_reset),
+    ...others,
+    ...(q.overage_utilization != null ? meter("Extra usage", q.overage_utilization, q.overage_reset) : []),
+    h("p", { class: "muted" }, `Extra usage: ${q.overage_status || "–"}${q.overage_disabled_reason ? " (" + q.overage_disabled_reason + ")" : ""}` +
+      (states.length ? " · " + states.join(" · ") : "")),
+    h("p", { class: quota.stale ? "warn" : "muted", id: "quota-age" },
+      `Read ${Math.round((quota.age_secs || 0) / 60)} min ago${quota.stale ? " — stale: the windows may have moved since" : ""}`));
 }
 
 pages.login = async (main) => {
@@ -284,7 +358,7 @@ pages.dashboard = async (main) => {
   const windowSel = h("select", { id: "window" }, ["1h", "24h", "7d", "30d"].map((w) => h("option", { value: w }, w)));
   windowSel.value = sessionStorage.getItem("ccproxy.window") || "24h";
   const content = h("div");
-  main.append(h("h2", {}, "Dashboard"), h("div", { class: "filters" },
+  main.append(h("h2", {}, "Dashboard"), await alertsBanner(), h("div", { class: "filters" },
     h("div", {}, h("label", { for: "window" }, "Window"), windowSel)), content);
   const draw = async () => {
     sessionStorage.setItem("ccproxy.window", windowSel.value);
@@ -306,6 +380,8 @@ pages.dashboard = async (main) => {
         card("Tokens", h("div", { class: "big" }, fmt.int((t.input_tokens || 0) + (t.output_tokens || 0))),
           h("div", { class: "muted" }, `${fmt.int(t.input_tokens)} in · ${fmt.int(t.output_tokens)} out · ${fmt.int(t.cache_read_tokens)} cache read`)),
         card("Cost (API prices)", h("div", { class: "big" }, fmt.usd(t.cost_usd))),
+        card("Extra usage", h("div", { class: "big " + ((summary.extra_usage || {}).requests ? "bad" : ""), id: "extra-usage-requests" }, fmt.int((summary.extra_usage || {}).requests)),
+          h("div", { class: "muted" }, `requests billed to extra usage · ${fmt.usd((summary.extra_usage || {}).cost_usd)} at API prices`)),
         card("Latency", h("div", { class: "big" }, fmt.ms(t.avg_duration_ms)), h("div", { class: "muted" }, `first token ${fmt.ms(t.avg_ttft_ms)}`)),
         quotaCard(quota)),
       card("Requests over time", requestsChart),
@@ -341,13 +417,15 @@ function rowOf(r) {
     h("td", {}, r.model_served || r.model_requested || "–"),
     h("td", { class: "num " + (r.status >= 400 ? "bad" : "") }, r.status),
     h("td", { class: "num" }, fmt.int(r.input_tokens)), h("td", { class: "num" }, fmt.int(r.output_tokens)),
-    h("td", { class: "num" }, r.duration_ms.toFixed(0)), h("td", { class: "num" }, r.cost_usd == null ? "–" : fmt.usd(r.cost_usd)));
+    h("td", { class: "num" }, r.duration_ms.toFixed(0)), h("td", { class: "num" }, r.cost_usd == null ? "–" : fmt.usd(r.cost_usd)),
+    h("td", { class: r.billing === "extra_usage" ? "bad" : "" }, fmt.bucket(r.billing)));
 }
 
 async function recentCard() {
   const mode = h("select", { id: "f-mode" }, h("option", { value: "" }, "any"), h("option", { value: "api" }, "api"), h("option", { value: "sdk" }, "sdk"));
   const status = h("select", { id: "f-status" }, ["", "2xx", "4xx", "5xx"].map((s) => h("option", { value: s }, s || "any")));
   const model = h("input", { id: "f-model", type: "text", placeholder: "any", size: 24 });
+  const billing = h("select", { id: "f-billing" }, ["", "plan", "extra_usage", "unknown"].map((b) => h("option", { value: b }, b ? fmt.bucket(b) : "any")));
   const tailBox = h("input", { id: "f-live", type: "checkbox" });
   const body = h("tbody");
   const query = () => {
@@ -355,6 +433,7 @@ async function recentCard() {
     if (mode.value) p.set("mode", mode.value);
     if (status.value) p.set("status", status.value);
     if (model.value.trim()) p.set("model", model.value.trim());
+    if (billing.value) p.set("billing", billing.value);
     return p;
   };
   const load = async () => {
@@ -395,7 +474,7 @@ async function recentCard() {
     }
     delete tailBox.dataset.connected;
   };
-  for (const el of [mode, status]) el.addEventListener("change", () => { load(); tail(); });
+  for (const el of [mode, status, billing]) el.addEventListener("change", () => { load(); tail(); });
   model.addEventListener("change", () => { load(); tail(); });
   tailBox.addEventListener("change", tail);
   await load();
@@ -404,9 +483,10 @@ async function recentCard() {
       h("div", {}, h("label", { for: "f-mode" }, "Mode"), mode),
       h("div", {}, h("label", { for: "f-status" }, "Status"), status),
       h("div", {}, h("label", { for: "f-model" }, "Model"), model),
+      h("div", {}, h("label", { for: "f-billing" }, "Paid by"), billing),
       h("div", {}, h("label", { for: "f-live" }, "Live tail"), tailBox)),
     h("div", { class: "table-wrap" }, h("table", { id: "recent" },
-      h("thead", {}, h("tr", {}, ["Time", "Mode", "Route", "Model", "Status", "In", "Out", "ms", "Cost"].map((c, i) => h("th", { class: i > 3 ? "num" : "", scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["Time", "Mode", "Route", "Model", "Status", "In", "Out", "ms", "Cost", "Paid by"].map((c, i) => h("th", { class: i > 3 && i < 9 ? "num" : "", scope: "col" }, c)))),
       body)));
 }
 
@@ -452,6 +532,7 @@ pages.settings = async (main) => {
     "claude.max_queued": "Queued Claude Code requests", "claude.session_idle_secs": "Session idle time-out (s)",
     "claude.tool_result_timeout_secs": "Wait for a client's tool results (s)",
     "claude.builtin_tools_with_client_tools": "Keep the CLI's own tools when a request brings its tools",
+    "billing.extra_usage": "When upstream would bill extra usage",
     "observability.request_log": "Keep the request log", "observability.retention_days": "Keep records for (days)",
     "observability.metrics": "Serve /metrics",
   };
@@ -461,6 +542,7 @@ pages.settings = async (main) => {
     const id = "set-" + key.replace(/\./g, "-");
     let input;
     if (v.kind === "boolean") input = h("input", { id, type: "checkbox" });
+    else if (key === "billing.extra_usage") input = h("select", { id }, [["block", "block the request (default)"], ["warn", "send it, with an alert"], ["allow", "send it"]].map(([v, t]) => h("option", { value: v }, t)));
     else if (key === "claude.permission_mode") input = h("select", { id }, ["default", "acceptEdits", "plan", "bypassPermissions"].map((m) => h("option", { value: m }, m)));
     else input = h("input", { id, type: v.kind === "integer" ? "number" : "text", min: v.kind === "integer" ? 0 : undefined });
     if (v.kind === "boolean") input.checked = !!v.value;

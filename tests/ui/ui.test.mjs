@@ -248,6 +248,37 @@ test("only the owner may change settings: a plain page cannot, the owner link ca
   noConsoleErrors();
 });
 
+test("extra usage: the guard's banner, the owner's override, the alerts and who paid", async () => {
+  const hi = { model: "claude-sonnet-4-20250514", max_tokens: 5, messages: [{ role: "user", content: "hi" }] };
+  const billed = await fetch(`${base()}/api/v1/messages`, {
+    method: "POST", headers: { "content-type": "application/json", "x-mock": "quota-extra-usage" }, body: JSON.stringify(hi),
+  });
+  await billed.text();
+  assert.equal(billed.headers.get("x-ccproxy-billing"), "extra_usage");
+  assert.equal(await request(hi), 429, "the next one is refused before it is sent");
+  // The owner's page (the key is kept from the previous test) offers the override.
+  await open("status", "#billing-blocked");
+  assert.match(await page.textContent("#billing-blocked"), /5-hour window.*resets .*\(in /);
+  assert.match(await page.textContent("#alert-list"), /Extra usage in use/);
+  assert.match(await page.textContent("section[aria-label='API mode (/api)']"), /Last request paid byextra usage/);
+  await shot("status-extra-usage-blocked");
+  await page.click("#allow-extra-usage");
+  await page.waitForSelector("#billing-allowed");
+  assert.equal(await request(hi), 200, "allowed until the reset");
+  await until("the requests in the log", async () =>
+    (await (await fetch(`${base()}/logs/query?billing=extra_usage`)).json()).data.length === 1);
+  await open("dashboard", "#extra-usage-requests");
+  assert.equal(await page.textContent("#extra-usage-requests"), "1");
+  await page.selectOption("#f-billing", "extra_usage");
+  await until("the filtered table", async () => (await page.locator("#recent tbody tr").count()) === 1);
+  assert.match(await page.textContent("#recent tbody tr"), /extra usage/);
+  await page.click("#dismiss-alerts");
+  assert.equal(await page.locator("#alert-list").count(), 0);
+  errors = errors.filter((e) => !/429/.test(e)); // the refused request above, as the browser reports it
+  noConsoleErrors();
+  await shot("dashboard-extra-usage");
+});
+
 test("an API token is generated, shown once, required, then removed", async () => {
   await open("token", "#token-generate");
   await page.click("#token-generate");
