@@ -5,7 +5,8 @@ as PNG files with the standard library only. Run from the repository root:
 
 Every platform size of the app icon (icon.icns, icon.ico, Square*Logo.png, …) is derived from
 icon.png by `npx tauri icon icons/icon.png -o icons` (see src-tauri/README.md). The tray icons
-(tray-running.png, tray-stopped.png, tray-login.png) show the server's state by their colour.
+(tray-running.png, tray-stopped.png, tray-login.png, tray-quota.png) show the server's state by
+their colour.
 """
 
 import math
@@ -50,6 +51,7 @@ TRAY = {
     "tray-running.png": (217, 119, 87),  # the brand orange: serving
     "tray-stopped.png": (140, 140, 140),  # grey: stopped
     "tray-login.png": (234, 179, 8),  # amber: running, but no usable login
+    "tray-quota.png": (220, 38, 38),  # red: a quota window past the alert threshold, or extra usage
 }
 
 

@@ -104,6 +104,21 @@ pub async fn on_menu(app: &AppHandle, id: &str) {
             app.exit(0);
             return;
         }
+        tray::ALLOW_EXTRA_USAGE => {
+            // The owner's one-click override, time-limited to the window's reset; chosen again,
+            // it ends.
+            host.with_state(|s| {
+                let now = ccproxy_core::clock::unix_secs();
+                let on = s.billing.state(now).allowed_until.is_some();
+                s.billing.allow_until_reset(!on, now);
+                if on {
+                    tracing::info!("the extra-usage override was ended from the tray");
+                } else {
+                    tracing::warn!("extra usage allowed from the tray until the reset");
+                }
+            })
+            .await;
+        }
         tray::AUTO_START => {
             // The check item toggles itself; remember its new state.
             if let Ok(store) = app.store(STORE) {
@@ -218,6 +233,7 @@ pub fn run() {
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(host.clone())
         .invoke_handler(tauri::generate_handler![
             server_status,
@@ -252,10 +268,13 @@ pub fn run() {
                 }
                 // Tests wait for this line (start-up is done, the server started or not).
                 tracing::info!(server_started = auto_start, "ready");
-                // The menu's login, quota and CLI lines follow the server.
+                // The menu's login, quota and CLI lines follow the server; its new alerts
+                // become desktop notifications.
+                let mut seen = 0;
                 loop {
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                     tray::refresh(&handle).await;
+                    seen = notify_alerts(&handle, seen).await;
                 }
             });
             Ok(())
@@ -291,6 +310,37 @@ pub fn run() {
             });
         }
     });
+}
+
+/// Shows the server's alerts newer than `seen` as desktop notifications (each alert fires once
+/// per crossing in `ccproxy_core::alerts`, so there are no storms); returns the newest id.
+async fn notify_alerts(app: &AppHandle, seen: u64) -> u64 {
+    use tauri_plugin_notification::NotificationExt;
+    let host = app.state::<Arc<Host>>().inner().clone();
+    let Some(alerts) = host.with_state(|s| s.alerts.since(0)).await else {
+        return seen;
+    };
+    // A restarted server numbers its alerts from 1 again.
+    let seen = if alerts.last().is_some_and(|a| a.id < seen) {
+        0
+    } else {
+        seen
+    };
+    let mut newest = seen;
+    for alert in alerts.into_iter().filter(|a| a.id > seen) {
+        newest = newest.max(alert.id);
+        let shown = app
+            .notification()
+            .builder()
+            .title(&alert.title)
+            .body(&alert.message)
+            .show();
+        match shown {
+            Ok(()) => tracing::info!(alert = alert.kind, "notified: {}", alert.title),
+            Err(e) => tracing::warn!("desktop notification ({}): {e}", alert.title),
+        }
+    }
+    newest
 }
 
 fn tracing_subscriber_init() -> Result<(), ccproxy_core::telemetry::TelemetryError> {

@@ -1,7 +1,9 @@
-//! The tray icon and its menu: server state, Start/Stop, login and quota, copyable environment
-//! snippets, and the way to the dashboard. The menu is rebuilt from the server's state every few
-//! seconds and after every action; the icon's colour follows the state (running, stopped, running
-//! without a usable login).
+//! The tray icon and its menu: server state, Start/Stop, login and quota, who paid for the last
+//! request and the extra-usage override, copyable environment snippets, and the way to the
+//! dashboard. The menu is rebuilt from the server's state every few seconds and after every
+//! action; the icon's colour follows the state (running, stopped, running without a usable
+//! login, a quota window past its alert threshold or extra usage in use), and the tooltip shows
+//! the 5-hour utilization at a glance.
 
 use crate::host::{Host, Status};
 use std::sync::Arc;
@@ -24,6 +26,16 @@ pub struct Snapshot {
     pub login: String,
     pub logged_in: bool,
     pub quota: Option<String>,
+    /// The 5-hour utilization, for the tooltip ("5h 25 %").
+    pub five_hour: Option<String>,
+    /// A quota window is past the first alert threshold, or extra usage is in use.
+    pub quota_warning: bool,
+    /// "Last request: plan" / "extra usage" / "unknown".
+    pub billing: String,
+    /// The extra-usage guard refuses requests now.
+    pub blocking: bool,
+    /// The owner's override is on.
+    pub extra_usage_allowed: bool,
     pub cli: String,
     pub token: Option<String>,
 }
@@ -42,6 +54,7 @@ pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
             _ => None,
         },
         login: "Not logged in".into(),
+        billing: "Last request: –".into(),
         cli: "Claude Code CLI: –".into(),
         ..Snapshot::default()
     };
@@ -62,28 +75,62 @@ pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
             } else {
                 "Not logged in".to_string()
             };
-            let quota = state.quota.get().map(|q| {
-                let pct = |v: Option<f64>| {
-                    v.map(|v| format!("{:.0} %", v * 100.0))
-                        .unwrap_or_else(|| "–".into())
-                };
+            let pct = |v: Option<f64>| {
+                v.map(|v| format!("{:.0} %", v * 100.0))
+                    .unwrap_or_else(|| "–".into())
+            };
+            let reading = state.quota.get();
+            let quota = reading.as_ref().map(|q| {
                 format!(
                     "Quota: 5h {} · 7d {}",
                     pct(q.five_hour_utilization),
                     pct(q.seven_day_utilization)
                 )
             });
+            let five_hour = reading
+                .as_ref()
+                .and_then(|q| q.five_hour_utilization)
+                .map(|u| format!("5h {}", pct(Some(u))));
+            let guard = state.billing.state(ccproxy_core::clock::unix_secs());
+            let first = state
+                .config
+                .billing
+                .alert_thresholds
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let past = |u: Option<f64>| u.is_some_and(|u| u >= first);
+            let extra = guard.last_bucket == Some(ccproxy_core::billing::Bucket::ExtraUsage);
+            let quota_warning = extra
+                || guard.blocking
+                || reading.as_ref().is_some_and(|q| {
+                    past(q.five_hour_utilization) || past(q.seven_day_utilization)
+                });
+            let billing = match guard.last_bucket {
+                Some(b) => format!("Last request: {}", b.as_str().replace('_', " ")),
+                None => "Last request: –".into(),
+            };
+            let billing = (billing, guard.blocking, guard.allowed_until.is_some());
             let token = state.config.security.auth_token.as_ref().map(|t| {
                 use secrecy::ExposeSecret;
                 t.expose_secret().to_string()
             });
-            (logged_in, login, quota, token, state.claude_code.clone())
+            let glance = (quota, five_hour, quota_warning);
+            (
+                logged_in,
+                login,
+                glance,
+                billing,
+                token,
+                state.claude_code.clone(),
+            )
         })
         .await;
-    if let Some((logged_in, login, quota, token, sdk)) = read {
+    if let Some((logged_in, login, glance, billing, token, sdk)) = read {
         s.logged_in = logged_in;
         s.login = login;
-        s.quota = quota;
+        (s.quota, s.five_hour, s.quota_warning) = glance;
+        (s.billing, s.blocking, s.extra_usage_allowed) = billing;
         s.token = token;
         let cli = sdk.cli_status().await;
         s.cli = match (cli["found"].as_bool(), cli["version"].as_str()) {
@@ -134,6 +181,8 @@ pub struct Items {
     stop: MenuItem<Wry>,
     login_state: MenuItem<Wry>,
     quota: MenuItem<Wry>,
+    billing: MenuItem<Wry>,
+    allow_extra_usage: MenuItem<Wry>,
     cli: MenuItem<Wry>,
     copy: Submenu<Wry>,
     dashboard: MenuItem<Wry>,
@@ -142,6 +191,9 @@ pub struct Items {
 
 /// The "Start server at launch" check item's id.
 pub const AUTO_START: &str = "auto-start";
+
+/// The "Allow extra usage until the reset" / "Stop allowing extra usage" item's id.
+pub const ALLOW_EXTRA_USAGE: &str = "allow-extra-usage";
 
 fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> {
     let info = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).enabled(false).build(app);
@@ -159,6 +211,13 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
             .build(app)?,
         login_state: info("login-state", "Not logged in")?,
         quota: info("quota", "Quota: –")?,
+        billing: info("billing", "Last request: –")?,
+        allow_extra_usage: MenuItemBuilder::with_id(
+            ALLOW_EXTRA_USAGE,
+            "Allow extra usage until the reset",
+        )
+        .enabled(false)
+        .build(app)?,
         cli: info("cli", "Claude Code CLI: –")?,
         copy: copy.build()?,
         dashboard: MenuItemBuilder::with_id("dashboard", "Open dashboard").build(app)?,
@@ -171,6 +230,8 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
         .separator()
         .item(&items.login_state)
         .item(&items.quota)
+        .item(&items.billing)
+        .item(&items.allow_extra_usage)
         .item(&items.cli)
         .separator()
         .item(&items.copy)
@@ -199,6 +260,15 @@ impl Items {
                 .as_deref()
                 .unwrap_or("Quota: – (no upstream response yet)"),
         )?;
+        self.billing.set_text(&s.billing)?;
+        self.allow_extra_usage
+            .set_text(if s.extra_usage_allowed && !s.blocking {
+                "Stop allowing extra usage"
+            } else {
+                "Allow extra usage until the reset"
+            })?;
+        self.allow_extra_usage
+            .set_enabled(s.running && (s.blocking || s.extra_usage_allowed))?;
         self.cli.set_text(&s.cli)?;
         self.copy.set_enabled(s.running)?;
         self.dashboard.set_enabled(s.running)?;
@@ -216,6 +286,8 @@ fn icon(s: &Snapshot) -> Image<'static> {
         include_bytes!("../../icons/tray-stopped.png")
     } else if !s.logged_in {
         include_bytes!("../../icons/tray-login.png")
+    } else if s.quota_warning {
+        include_bytes!("../../icons/tray-quota.png")
     } else {
         include_bytes!("../../icons/tray-running.png")
     };
@@ -250,7 +322,12 @@ pub async fn refresh(app: &AppHandle) {
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_icon(Some(icon(&s)));
-        let _ = tray.set_tooltip(Some(format!("CCProxy — {}", s.status)));
+        let glance = s
+            .five_hour
+            .as_deref()
+            .map(|q| format!(" · {q}"))
+            .unwrap_or_default();
+        let _ = tray.set_tooltip(Some(format!("CCProxy — {}{glance}", s.status)));
     }
 }
 
