@@ -129,6 +129,17 @@ fn transport_error(e: &reqwest::Error) -> ApiError {
     }
 }
 
+/// Upstream's headers minus the hop-by-hop ones: what is passed on to the client.
+fn end_to_end_headers(upstream: &reqwest::Response) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(upstream.headers().len());
+    for (name, value) in upstream.headers() {
+        if !is_hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
 /// Like [`response`], except that an error answer (a small, uncompressed 4xx) is read first:
 /// one whose text says the request needs or draws extra usage is marked so in
 /// `x-ccproxy-billing` (and the record), and upstream's "Claude Code version too old" answer
@@ -145,12 +156,7 @@ pub async fn response_explained(
         return response(upstream, draft);
     }
     let status = upstream.status().as_u16();
-    let mut headers = HeaderMap::with_capacity(upstream.headers().len());
-    for (name, value) in upstream.headers() {
-        if !is_hop_by_hop(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    let mut headers = end_to_end_headers(&upstream);
     let bytes = match upstream.bytes().await {
         Ok(b) => b,
         Err(e) => return transport_error(&e).into_response(),
@@ -201,12 +207,7 @@ pub async fn response_explained(
 pub fn response(upstream: reqwest::Response, draft: Option<DraftCell>) -> Response {
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut headers = HeaderMap::with_capacity(upstream.headers().len());
-    for (name, value) in upstream.headers() {
-        if !is_hop_by_hop(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    let mut headers = end_to_end_headers(&upstream);
     let event_stream = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -40,6 +40,15 @@ fn model_calls(h: &Harness) -> usize {
         .count()
 }
 
+/// `POST /api/billing/allow-extra-usage` with the owner key.
+async fn allow(h: &Harness, body: &'static str) -> reqwest::Response {
+    h.post("/api/billing/allow-extra-usage", body)
+        .header(owner::HEADER, owner::key().expose_secret())
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn send(h: &Harness) -> reqwest::Response {
     h.post("/api/v1/messages", BODY).send().await.unwrap()
 }
@@ -210,33 +219,15 @@ async fn a_request_billed_to_extra_usage_blocks_the_next_until_the_owner_allows_
     );
 
     // The override is the owner's: a plain local client cannot spend the money.
-    let url = h.url("/api/billing/allow-extra-usage");
     let r = h
         .post("/api/billing/allow-extra-usage", r#"{"allow":true}"#)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
-    let key = owner::key().expose_secret();
-    let r = h
-        .http
-        .post(&url)
-        .header(owner::HEADER, key)
-        .header("content-type", "application/json")
-        .body(r#"{"allow":"yes"}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = allow(&h, r#"{"allow":"yes"}"#).await;
     assert_eq!(r.status(), 400);
-    let r = h
-        .http
-        .post(&url)
-        .header(owner::HEADER, key)
-        .header("content-type", "application/json")
-        .body(r#"{"allow":true}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = allow(&h, r#"{"allow":true}"#).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(
@@ -245,15 +236,7 @@ async fn a_request_billed_to_extra_usage_blocks_the_next_until_the_owner_allows_
     );
     assert_eq!(send(&h).await.status(), 200, "allowed until the reset");
     assert_eq!(model_calls(&h), before + 1);
-    let r = h
-        .http
-        .post(&url)
-        .header(owner::HEADER, key)
-        .header("content-type", "application/json")
-        .body(r#"{"allow":false}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = allow(&h, r#"{"allow":false}"#).await;
     assert_eq!(r.status(), 200);
     assert_eq!(send(&h).await.status(), 429, "the override ended");
 

@@ -249,23 +249,14 @@ async fn a_result_that_never_comes_frees_the_slot_after_the_time_out() {
     let pid = h.pids()[0];
     let status = h.get_json("/sdk/status").await;
     assert_eq!(status["pool"]["running"], 1, "{status}");
-    for _ in 0..600 {
-        let status = h.get_json("/sdk/status").await;
-        if status["pool"]["waiting_for_tool_results"] == 0 && status["pool"]["running"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let status = h.get_json("/sdk/status").await;
-    assert_eq!(status["pool"]["waiting_for_tool_results"], 0, "{status}");
-    assert_eq!(status["pool"]["running"], 0, "{status}");
+    let pool = h
+        .pool_when(|p| p["waiting_for_tool_results"] == 0 && p["running"] == 0)
+        .await;
+    assert_eq!(pool["waiting_for_tool_results"], 0, "{pool}");
+    assert_eq!(pool["running"], 0, "{pool}");
     eventually("the waiting CLI to stop", || !alive(pid)).await;
     // The interrupt cancelled the pending call.
-    assert!(h
-        .log()
-        .iter()
-        .filter_map(|e| e["stdin"].as_str())
-        .any(|l| l.contains("\"interrupt\"")));
+    assert!(h.interrupted());
     // A late follow-up starts fresh.
     let first = with_tools("FAKE_CLIENT_TOOL What is the weather in Paris?");
     let r = h
@@ -304,23 +295,11 @@ async fn a_client_that_disconnects_from_the_continuation_interrupts_it_and_frees
     assert_eq!(h.pids(), [pid], "the same process continued");
     assert_eq!(waiting(&h).await, 0);
     drop(r);
-    eventually("the interrupt", || {
-        h.log()
-            .iter()
-            .filter_map(|e| e["stdin"].as_str())
-            .any(|l| l.contains("\"interrupt\""))
-    })
-    .await;
+    eventually("the interrupt", || h.interrupted()).await;
     eventually("the CLI to stop", || !alive(pid)).await;
-    for _ in 0..600 {
-        if h.get_json("/sdk/status").await["pool"]["running"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let status = h.get_json("/sdk/status").await;
-    assert_eq!(status["pool"]["running"], 0, "the slot is free: {status}");
-    assert_eq!(status["pool"]["waiting_for_tool_results"], 0, "{status}");
+    let pool = h.pool_when(|p| p["running"] == 0).await;
+    assert_eq!(pool["running"], 0, "the slot is free: {pool}");
+    assert_eq!(pool["waiting_for_tool_results"], 0, "{pool}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

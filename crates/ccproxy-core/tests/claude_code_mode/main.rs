@@ -135,6 +135,27 @@ impl Harness {
             .collect()
     }
 
+    /// Whether any CLI process was sent an `interrupt`.
+    fn interrupted(&self) -> bool {
+        self.log()
+            .iter()
+            .filter_map(|e| e["stdin"].as_str())
+            .any(|l| l.contains("\"interrupt\""))
+    }
+
+    /// `/sdk/status`'s `pool` once `done` holds for it (or after a generous minute, for the
+    /// assertions that follow to show).
+    async fn pool_when(&self, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let pool = self.get_json("/sdk/status").await["pool"].clone();
+            if done(&pool) || std::time::Instant::now() > deadline {
+                return pool;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// PIDs of every CLI process started.
     fn pids(&self) -> Vec<u32> {
         self.log()
