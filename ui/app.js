@@ -232,6 +232,17 @@ function quotaCard(quota) {
       "aria-valuemax": 100, "aria-valuenow": Math.round((used || 0) * 100) },
       h("span", { style: `width:${Math.min(100, (used || 0) * 100)}%` })),
   ];
+  // Where the pace of use in the window so far leads (from the request log's readings).
+  const pace = (label, p) => {
+    if (!p) return [];
+    const text = p.limit_at == null
+      ? `At this pace the ${label} limit is not reached before the reset`
+      : p.limit_at * 1000 <= Date.now() ? `The ${label} limit is reached`
+      : `At this pace the ${label} limit is reached at ${fmt.reset(p.limit_at)}`;
+    return [h("p", { class: p.limit_at == null ? "muted" : "warn", id: `quota-pace-${p.window}`,
+      title: `${fmt.pct(p.per_hour)} an hour, from ${p.samples} readings in this window` }, text)];
+  };
+  const projection = quota.projection || {};
   // Windows beyond 5-hour and weekly (per-model weekly windows …), as upstream named them.
   const raw = q.raw || {};
   const others = Object.keys(raw).filter((k) => k.endsWith("-utilization") && !["5h-utilization", "7d-utilization", "overage-utilization"].includes(k))
@@ -240,7 +251,9 @@ function quotaCard(quota) {
   return card("Quota", h("p", {}, "Status: ", h("strong", {}, q.status || "–"),
     h("span", { class: "muted" }, ` · last request paid by ${fmt.bucket(quota.bucket)}`)),
     ...meter("5-hour", q.five_hour_utilization, q.five_hour_reset),
+    ...pace("5-hour", projection.five_hour),
     ...meter("Weekly", q.seven_day_utilization, q.seven_day_reset),
+    ...pace("weekly", projection.seven_day),
     ...others,
     ...(q.overage_utilization != null ? meter("Extra usage", q.overage_utilization, q.overage_reset) : []),
     h("p", { class: "muted" }, `Extra usage: ${q.overage_status || "–"}${q.overage_disabled_reason ? " (" + q.overage_disabled_reason + ")" : ""}` +

@@ -9,7 +9,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -211,6 +211,23 @@ test("dashboard shows the requests just made, per model, with a live tail", asyn
   await page.waitForSelector("#recent tbody tr", { state: "detached", timeout: 5000 });
   noConsoleErrors();
   await shot("dashboard");
+});
+
+test("the quota panel projects the pace of use from the log's readings", async () => {
+  // The log's four readings, spread over the last hour as an hour of use would have left them:
+  // 10 % → 25 % (the latest reading) in an hour is 15 % an hour, so the rest lasts five hours.
+  const db = join(home, ".local/share/ccproxy/requests.db");
+  execFileSync("python3", ["-c", `import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1]); now = int(time.time() * 1000)
+c.execute("UPDATE requests SET ts = ? - ((SELECT MAX(id) FROM requests) - id) * 1200000, quota_5h = 0.25 - ((SELECT MAX(id) FROM requests) - id) * 0.05", (now,))
+c.commit()`, db]);
+  await open("dashboard", "#quota-pace-five_hour");
+  assert.match(await page.textContent("#quota-pace-five_hour"), /^At this pace the 5-hour limit is reached at .* \(in (4 h 59|5 h 0) min\)$/);
+  assert.match(await page.getAttribute("#quota-pace-five_hour", "title"), /^15 % an hour, from 4 readings/);
+  // The weekly reading stayed the same: no limit in sight.
+  assert.equal(await page.textContent("#quota-pace-seven_day"), "At this pace the weekly limit is not reached before the reset");
+  noConsoleErrors();
+  await shot("dashboard-quota-pace");
 });
 
 test("the dashboard says when the request log had trouble (its file deleted while running)", async () => {

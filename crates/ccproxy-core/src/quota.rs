@@ -138,10 +138,194 @@ impl LatestQuota {
     }
 }
 
+/// A quota window the pace of use is projected for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    FiveHour,
+    SevenDay,
+}
+
+impl Window {
+    pub const ALL: [Window; 2] = [Window::FiveHour, Window::SevenDay];
+
+    /// Its length in seconds.
+    pub fn secs(self) -> i64 {
+        match self {
+            Window::FiveHour => 5 * 3600,
+            Window::SevenDay => 7 * 86_400,
+        }
+    }
+
+    /// The request log's column holding its utilization per request.
+    pub fn column(self) -> &'static str {
+        match self {
+            Window::FiveHour => "quota_5h",
+            Window::SevenDay => "quota_7d",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::FiveHour => "five_hour",
+            Window::SevenDay => "seven_day",
+        }
+    }
+
+    /// Its utilization and reset (Unix seconds) in a reading.
+    pub fn of(self, q: &Quota) -> (Option<f64>, Option<i64>) {
+        match self {
+            Window::FiveHour => (q.five_hour_utilization, q.five_hour_reset),
+            Window::SevenDay => (q.seven_day_utilization, q.seven_day_reset),
+        }
+    }
+
+    /// When the window now running began: its reset minus its length, or (no reset known)
+    /// its length ago. Unix seconds.
+    pub fn start(self, reset: Option<i64>, now: i64) -> i64 {
+        reset.map_or(now, |r| r.min(now + self.secs())) - self.secs()
+    }
+}
+
+/// Sums over one window's readings in the request log, for the least-squares line of
+/// utilization (`y`) against time (`x`, seconds since the window began — small enough that the
+/// sums stay exact in `f64`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Readings {
+    pub n: u64,
+    pub sum_x: f64,
+    pub sum_y: f64,
+    pub sum_xx: f64,
+    pub sum_xy: f64,
+    /// The first and last reading's `x`.
+    pub first_x: f64,
+    pub last_x: f64,
+}
+
+/// Readings closer together than this say too little about a pace to project it.
+pub const MIN_SPAN_SECS: f64 = 300.0;
+
+/// Where the pace of use in a window so far leads: "at this pace the 5-hour limit is reached
+/// at 15:40". The pace is the least-squares slope of the window's readings in the request log;
+/// the projection starts from the latest reading.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Projection {
+    pub window: Window,
+    /// Utilization gained per hour at this pace (1.0 = the whole window); 0 when flat.
+    pub per_hour: f64,
+    /// When the limit (utilization 1.0) is reached at this pace, Unix seconds; `None` when it
+    /// is not reached before the window resets (or the pace is flat).
+    pub limit_at: Option<i64>,
+    /// The window's reset, Unix seconds, when known.
+    pub reset: Option<i64>,
+    /// How many readings the pace is drawn from, and since when (Unix seconds).
+    pub samples: u64,
+    pub since: i64,
+}
+
+impl Projection {
+    /// The projection from `readings` taken since `since`, the latest utilization `current`
+    /// and the window's `reset`, at `now` (all Unix seconds); `None` when the readings are too
+    /// few or too close together to tell a pace.
+    pub fn from_readings(
+        window: Window,
+        r: &Readings,
+        since: i64,
+        now: i64,
+        current: f64,
+        reset: Option<i64>,
+    ) -> Option<Self> {
+        let n = r.n as f64;
+        let spread = n * r.sum_xx - r.sum_x * r.sum_x;
+        if r.n < 2 || r.last_x - r.first_x < MIN_SPAN_SECS || spread <= 0.0 {
+            return None;
+        }
+        let per_sec = ((n * r.sum_xy - r.sum_x * r.sum_y) / spread).max(0.0);
+        let limit_at = if current >= 1.0 {
+            Some(now)
+        } else if per_sec > 0.0 {
+            let at = now as f64 + (1.0 - current) / per_sec;
+            (at.is_finite() && reset.is_none_or(|reset| at < reset as f64)).then_some(at as i64)
+        } else {
+            None
+        };
+        Some(Self {
+            window,
+            per_hour: per_sec * 3600.0,
+            limit_at,
+            reset,
+            samples: r.n,
+            since,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    /// The sums of readings `(x, y)`.
+    fn readings(points: &[(f64, f64)]) -> Readings {
+        let mut r = Readings {
+            first_x: points.first().map_or(0.0, |p| p.0),
+            last_x: points.last().map_or(0.0, |p| p.0),
+            ..Readings::default()
+        };
+        for &(x, y) in points {
+            r.n += 1;
+            r.sum_x += x;
+            r.sum_y += y;
+            r.sum_xx += x * x;
+            r.sum_xy += x * y;
+        }
+        r
+    }
+
+    #[test]
+    fn the_pace_so_far_projects_when_the_limit_is_reached() {
+        let w = Window::FiveHour;
+        let now = 1_000_000;
+        // 10 % an hour: 0.3 an hour ago, 0.4 now → 1.0 in six hours; the reset is in seven.
+        let r = readings(&[(0.0, 0.3), (1800.0, 0.35), (3600.0, 0.4)]);
+        let p =
+            Projection::from_readings(w, &r, now - 3600, now, 0.4, Some(now + 7 * 3600)).unwrap();
+        assert!((p.per_hour - 0.1).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.limit_at, Some(now + 6 * 3600));
+        assert_eq!((p.samples, p.since), (3, now - 3600));
+        // A reset before that: the limit is not reached in this window.
+        let p = Projection::from_readings(w, &r, 0, now, 0.4, Some(now + 3600)).unwrap();
+        assert_eq!(p.limit_at, None);
+        // Already at the limit: now.
+        let p = Projection::from_readings(w, &r, 0, now, 1.0, None).unwrap();
+        assert_eq!(p.limit_at, Some(now));
+        // A flat (or, after rounding, falling) pace never reaches it.
+        let flat = readings(&[(0.0, 0.5), (3600.0, 0.5), (7200.0, 0.49)]);
+        let p = Projection::from_readings(w, &flat, 0, now, 0.5, None).unwrap();
+        assert_eq!((p.per_hour, p.limit_at), (0.0, None));
+    }
+
+    #[test]
+    fn too_few_or_too_close_readings_tell_no_pace() {
+        let w = Window::SevenDay;
+        let one = readings(&[(10.0, 0.2)]);
+        assert!(Projection::from_readings(w, &one, 0, 100, 0.2, None).is_none());
+        let close = readings(&[(0.0, 0.2), (MIN_SPAN_SECS - 1.0, 0.3)]);
+        assert!(Projection::from_readings(w, &close, 0, 100, 0.3, None).is_none());
+        let same_time = readings(&[(5.0, 0.2), (5.0, 0.3)]);
+        assert!(Projection::from_readings(w, &same_time, 0, 100, 0.3, None).is_none());
+    }
+
+    #[test]
+    fn a_window_began_its_length_before_its_reset() {
+        assert_eq!(
+            Window::FiveHour.start(Some(20_000), 10_000),
+            20_000 - 18_000
+        );
+        assert_eq!(Window::FiveHour.start(None, 100_000), 100_000 - 18_000);
+        // A reset further away than a whole window (a bad reading) counts from now.
+        assert_eq!(Window::FiveHour.start(Some(999_999), 100_000), 100_000);
+    }
 
     #[test]
     fn a_reading_that_says_nothing_is_none() {

@@ -3,6 +3,7 @@
 
 use super::schema::db_bytes;
 use super::{LogError, RequestLog};
+use crate::quota::{Readings, Window};
 use crate::record::RequestRecord;
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -250,6 +251,32 @@ impl RequestLog {
             .then(|| rows.last().map(|r| r.id))
             .flatten();
         Ok(json!({"data": rows, "next_cursor": next}))
+    }
+
+    /// The sums of `window`'s utilization readings recorded since `since` (Unix seconds), for
+    /// its pace ([`crate::quota::Projection`]); aggregated in SQLite, no rows read out.
+    pub fn readings(&self, window: Window, since: i64) -> Result<Readings, LogError> {
+        let Some(conn) = self.reader()? else {
+            return Ok(Readings::default());
+        };
+        // The column comes from a closed set (`Window::column`), never from input.
+        let sql = format!(
+            "SELECT COUNT(*), TOTAL(x), TOTAL(y), TOTAL(x * x), TOTAL(x * y), MIN(x), MAX(x)
+               FROM (SELECT (ts - ?1) / 1000.0 AS x, {} AS y FROM requests
+                      WHERE ts >= ?1 AND {0} IS NOT NULL)",
+            window.column()
+        );
+        Ok(conn.query_row(&sql, [since * 1000], |r| {
+            Ok(Readings {
+                n: r.get::<_, i64>(0)?.max(0) as u64,
+                sum_x: r.get(1)?,
+                sum_y: r.get(2)?,
+                sum_xx: r.get(3)?,
+                sum_xy: r.get(4)?,
+                first_x: r.get::<_, Option<f64>>(5)?.unwrap_or(0.0),
+                last_x: r.get::<_, Option<f64>>(6)?.unwrap_or(0.0),
+            })
+        })?)
     }
 
     /// `/logs/summary`: totals, per model, and a series of buckets over `window`.

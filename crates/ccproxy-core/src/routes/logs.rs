@@ -134,23 +134,54 @@ pub async fn stream(
 const STALE_MS: i64 = 10 * 60 * 1000;
 
 /// `GET /api/quota`: the latest reading of upstream's quota headers (every window they report,
-/// their resets, the raw values), how old it is, and the extra-usage guard's state.
+/// their resets, the raw values), how old it is, where the pace of use leads in each window
+/// (from the request log's readings), and the extra-usage guard's state.
 pub async fn quota(State(state): State<Arc<AppState>>) -> Json<Value> {
     let now_ms = crate::clock::unix_ms() as i64;
     let billing = state.billing.state(now_ms / 1000);
     match state.quota.get() {
         Some(q) => {
             let age_ms = (now_ms - q.observed_at).max(0);
-            Json(
-                json!({"available": true, "quota": q, "bucket": crate::billing::Bucket::of(&q),
-                "age_secs": age_ms / 1000, "stale": age_ms > STALE_MS, "billing": billing}),
-            )
+            let bucket = crate::billing::Bucket::of(&q);
+            let (log, reading) = (state.request_log.clone(), q.clone());
+            let projection =
+                tokio::task::spawn_blocking(move || projections(&log, &reading, now_ms / 1000))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("quota projection: {e}");
+                        json!({})
+                    });
+            Json(json!({"available": true, "quota": q, "bucket": bucket,
+                "age_secs": age_ms / 1000, "stale": age_ms > STALE_MS,
+                "projection": projection, "billing": billing}))
         }
         None => Json(
-            json!({"available": false, "quota": null, "billing": billing,
+            json!({"available": false, "quota": null, "billing": billing, "projection": {},
             "message": "no response from upstream has been seen yet; the quota is read from its headers"}),
         ),
     }
+}
+
+/// Each window's [`crate::quota::Projection`] (`null` where the log cannot tell a pace yet),
+/// by window name.
+fn projections(log: &crate::request_log::RequestLog, q: &crate::quota::Quota, now: i64) -> Value {
+    use crate::quota::{Projection, Window};
+    let mut out = serde_json::Map::new();
+    for window in Window::ALL {
+        let (current, reset) = window.of(q);
+        let projection = current.and_then(|current| {
+            let since = window.start(reset, now);
+            match log.readings(window, since) {
+                Ok(r) => Projection::from_readings(window, &r, since, now, current, reset),
+                Err(e) => {
+                    tracing::debug!("quota projection: {e}");
+                    None
+                }
+            }
+        });
+        out.insert(window.as_str().into(), json!(projection));
+    }
+    Value::Object(out)
 }
 
 /// `GET /metrics` on the main port: Prometheus text format, unless disabled or moved to

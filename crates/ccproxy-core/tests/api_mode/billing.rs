@@ -375,3 +375,67 @@ async fn the_claude_code_version_floor_says_what_to_update() {
         "{logged:?}"
     );
 }
+
+/// A plan reading of the 5-hour window at `used`, resetting at `reset`.
+fn plan_at(used: &str, reset: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("status", "allowed".into()),
+        ("representative-claim", "five_hour".into()),
+        ("5h-utilization", used.into()),
+        ("5h-reset", reset.to_string()),
+        ("7d-utilization", "0.2".into()),
+    ]
+}
+
+#[tokio::test]
+async fn the_quota_panel_projects_the_pace_of_use_from_the_log() {
+    let h = Harness::new().await;
+    let reset = now_secs() + 3 * 3600;
+    for used in ["0.3", "0.4", "0.5"] {
+        set_quota(&h, &plan_at(used, reset));
+        assert_eq!(send(&h).await.status(), 200);
+    }
+    rows(&h, "", 3).await;
+    // Readings a few milliseconds apart tell no pace.
+    let v = h.get_json("/api/quota").await;
+    assert!(v["projection"]["five_hour"].is_null(), "{v}");
+
+    // Spread them over the last hour as an hour of use would have: 10 % every half hour.
+    let conn = rusqlite::Connection::open(h.data.path().join("requests.db")).unwrap();
+    conn.execute(
+        "UPDATE requests SET ts = ts - ((SELECT MAX(id) FROM requests) - id) * 1800000",
+        [],
+    )
+    .unwrap();
+    let v = h.get_json("/api/quota").await;
+    let p = &v["projection"]["five_hour"];
+    let per_hour = p["per_hour"].as_f64().unwrap();
+    assert!((per_hour - 0.2).abs() < 0.01, "{v}");
+    // 50 % left at 20 % an hour: the limit comes in 2.5 hours, before the reset in 3.
+    let limit_at = p["limit_at"].as_i64().unwrap();
+    let expected = now_secs() + 9000;
+    assert!(
+        (limit_at - expected).abs() < 120,
+        "{limit_at} vs {expected}: {v}"
+    );
+    assert_eq!(
+        (p["samples"].as_u64(), p["reset"].as_i64()),
+        (Some(3), Some(reset))
+    );
+    // The weekly window stayed at 20 %: a flat pace reaches no limit.
+    let weekly = &v["projection"]["seven_day"];
+    assert_eq!(
+        (weekly["per_hour"].as_f64(), &weekly["limit_at"]),
+        (Some(0.0), &Value::Null),
+        "{v}"
+    );
+
+    // A window resetting in an hour is not used up at this pace.
+    set_quota(&h, &plan_at("0.5", now_secs() + 3600));
+    assert_eq!(send(&h).await.status(), 200);
+    rows(&h, "", 4).await;
+    let v = h.get_json("/api/quota").await;
+    let p = &v["projection"]["five_hour"];
+    assert!(p["per_hour"].as_f64().unwrap() > 0.1, "{v}");
+    assert!(p["limit_at"].is_null(), "{v}");
+}

@@ -29,7 +29,7 @@ struct Harness {
     server: ServerHandle,
     dir: tempfile::TempDir,
     /// Where the request log lives (kept for the harness's lifetime).
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
     http: reqwest::Client,
 }
 
@@ -92,7 +92,7 @@ impl Harness {
             mock,
             server,
             dir,
-            _data: data,
+            data,
             http: reqwest::Client::new(),
         }
     }

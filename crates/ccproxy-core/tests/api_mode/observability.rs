@@ -573,7 +573,7 @@ async fn the_master_switch_turns_all_observation_off() {
     let r = h.http.get(h.url("/logs/status")).send().await.unwrap();
     let message = expect_error(r, 404, "not_found_error").await;
     assert!(message.contains("observability.enabled"), "{message}");
-    assert!(!h._data.path().join("requests.db").exists());
+    assert!(!h.data.path().join("requests.db").exists());
 }
 
 #[tokio::test]
@@ -678,7 +678,7 @@ async fn a_deleted_request_log_is_made_anew_and_reported() {
     };
     send("claude-sonnet-4-20250514").await;
     rows(&h, 1).await;
-    let db = h._data.path().join("requests.db");
+    let db = h.data.path().join("requests.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
