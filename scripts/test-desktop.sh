@@ -25,7 +25,7 @@ if [ -z "${CCPROXY_DESKTOP_IN_SESSION:-}" ]; then
   fi
   command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version 2.0.4
   cargo clippy --locked -p ccproxy-desktop --all-targets -- -D warnings
-  cargo build --locked -p ccproxy-desktop
+  cargo build --locked -p ccproxy-desktop -p ccproxy-mock-upstream
 
   display=:$((90 + RANDOM % 9))
   Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
@@ -42,7 +42,7 @@ shots="$PWD/target/desktop-screenshots"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "== tray smoke test (Xvfb + trayer + xdotool)"
-tests/desktop/tray-smoke.sh "$app" "$(free_port)" "$shots"
+tests/desktop/tray-smoke.sh "$app" "$(free_port)" "$shots" "$PWD/target/debug/mock-upstream"
 
 echo "== the app window through WebDriver (tauri-driver + WebKitWebDriver)"
 home=$(mktemp -d)

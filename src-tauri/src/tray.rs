@@ -116,17 +116,22 @@ pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
                 t.expose_secret().to_string()
             });
             let glance = (quota, five_hour, quota_warning);
+            // The last "needs Claude Code ≥ X" upstream said of the CLI, if any.
+            let floor = state
+                .version_floor
+                .get(ccproxy_core::version_floor::Side::Cli)
+                .map(|f| f.need.unwrap_or_else(|| "a newer version".into()));
             (
                 logged_in,
                 login,
                 glance,
                 billing,
                 token,
-                state.claude_code.clone(),
+                (state.claude_code.clone(), floor),
             )
         })
         .await;
-    if let Some((logged_in, login, glance, billing, token, sdk)) = read {
+    if let Some((logged_in, login, glance, billing, token, (sdk, floor))) = read {
         s.logged_in = logged_in;
         s.login = login;
         (s.quota, s.five_hour, s.quota_warning) = glance;
@@ -138,6 +143,9 @@ pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
             (Some(false), _) => "Claude Code CLI: not found".into(),
             _ => "Claude Code CLI: checking…".into(),
         };
+        if let Some(need) = floor {
+            s.cli.push_str(&format!(" · upstream needs {need}"));
+        }
     }
     s
 }
@@ -187,6 +195,8 @@ pub struct Items {
     copy: Submenu<Wry>,
     dashboard: MenuItem<Wry>,
     login: MenuItem<Wry>,
+    /// The information lines last shown.
+    shown: String,
 }
 
 /// The "Start server at launch" check item's id.
@@ -222,6 +232,7 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
         copy: copy.build()?,
         dashboard: MenuItemBuilder::with_id("dashboard", "Open dashboard").build(app)?,
         login: MenuItemBuilder::with_id("login", "Log in…").build(app)?,
+        shown: String::new(),
     };
     let menu = MenuBuilder::new(app)
         .item(&items.status)
@@ -250,32 +261,48 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
 }
 
 impl Items {
-    fn show(&self, s: &Snapshot) -> tauri::Result<()> {
+    /// Shows `s`; returns the menu's information lines when they changed (the app logs them,
+    /// so what the menu says is on record, and the tray test reads it).
+    fn show(&mut self, s: &Snapshot) -> tauri::Result<Option<String>> {
         self.status.set_text(&s.status)?;
         self.start.set_enabled(!s.running)?;
         self.stop.set_enabled(s.running)?;
         self.login_state.set_text(&s.login)?;
-        self.quota.set_text(
-            s.quota
-                .as_deref()
-                .unwrap_or("Quota: – (no upstream response yet)"),
-        )?;
+        let quota = s
+            .quota
+            .as_deref()
+            .unwrap_or("Quota: – (no upstream response yet)");
+        self.quota.set_text(quota)?;
         self.billing.set_text(&s.billing)?;
-        self.allow_extra_usage
-            .set_text(if s.extra_usage_allowed && !s.blocking {
-                "Stop allowing extra usage"
-            } else {
-                "Allow extra usage until the reset"
-            })?;
-        self.allow_extra_usage
-            .set_enabled(s.running && (s.blocking || s.extra_usage_allowed))?;
+        let allow = if s.extra_usage_allowed && !s.blocking {
+            "Stop allowing extra usage"
+        } else {
+            "Allow extra usage until the reset"
+        };
+        let allow_enabled = s.running && (s.blocking || s.extra_usage_allowed);
+        self.allow_extra_usage.set_text(allow)?;
+        self.allow_extra_usage.set_enabled(allow_enabled)?;
+        let allow = if allow_enabled { allow } else { "" };
         self.cli.set_text(&s.cli)?;
         self.copy.set_enabled(s.running)?;
         self.dashboard.set_enabled(s.running)?;
         self.login
             .set_text(if s.logged_in { "Log out" } else { "Log in…" })?;
         self.login.set_enabled(s.running)?;
-        Ok(())
+        let lines = [
+            s.status.as_str(),
+            s.login.as_str(),
+            quota,
+            s.billing.as_str(),
+            allow,
+            s.cli.as_str(),
+        ]
+        .join(" | ");
+        if lines == self.shown {
+            return Ok(None);
+        }
+        self.shown.clone_from(&lines);
+        Ok(Some(lines))
     }
 }
 
@@ -315,9 +342,11 @@ pub async fn refresh(app: &AppHandle) {
     let host = app.state::<Arc<Host>>().inner().clone();
     let s = snapshot(&host).await;
     if let Some(items) = app.try_state::<std::sync::Mutex<Items>>() {
-        let items = items.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = items.show(&s) {
-            tracing::warn!("tray menu: {e}");
+        let mut items = items.lock().unwrap_or_else(|e| e.into_inner());
+        match items.show(&s) {
+            Ok(Some(lines)) => tracing::info!("tray: {lines}"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("tray menu: {e}"),
         }
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {

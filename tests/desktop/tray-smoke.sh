@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # GUI smoke test of the real app under Xvfb with `trayer` as the tray host, driving the tray menu
 # with xdotool like a user: Stop closes the port, Start reopens it, Copy env puts the snippet on
-# the clipboard, Quit exits with no process left. Then, with no tray host, the window opens
+# the clipboard; a request billed to extra usage (the mock upstream's reading) shows in the menu's
+# quota and "Last request" lines, becomes a desktop notification (seen on the session bus) and
+# blocks the next request until "Allow extra usage until the reset" in the menu; Quit exits with
+# no process left. Then, with no tray host, the window opens
 # instead. Screenshots go to $SHOTS. Run inside a D-Bus session with $DISPLAY set (see
-# scripts/test-desktop.sh). Usage: tray-smoke.sh <ccproxy-desktop binary> <port> <shots dir>
+# scripts/test-desktop.sh).
+# Usage: tray-smoke.sh <ccproxy-desktop binary> <port> <shots dir> <mock-upstream binary>
 #
 # Nothing here sleeps for a fixed time to let something happen: every step waits for the state
 # it needs (a window mapped, the menu open or closed, the port answering, a log line), for up to
 # $PATIENCE seconds, so a slow machine makes the test slower, never red.
 set -euo pipefail
-app=$1 port=$2 shots=$3
+app=$1 port=$2 shots=$3 mock_bin=$4
 PATIENCE=${PATIENCE:-90}
 mkdir -p "$shots"
 home=$(mktemp -d)
@@ -43,7 +47,16 @@ tray=$!
 trap 'kill "$tray" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true' EXIT
 wait_for "the tray panel" xdotool search --name '^panel$'
 panel=$(xdotool search --name '^panel$' | head -1)
-HOME=$home PORT=$port "$app" > "$shots/app.log" 2>&1 &
+# The mock upstream, a login by token, and a watch on the desktop notifications sent.
+"$mock_bin" > "$shots/mock.url" &
+mock=$!
+dbus-monitor --session "type='method_call',interface='org.freedesktop.Notifications',member='Notify'" \
+  > "$shots/notifications.log" 2>&1 &
+monitor=$!
+trap 'kill "$tray" "$mock" "$monitor" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true' EXIT
+wait_for "the mock upstream" grep -q '^http' "$shots/mock.url"
+upstream=(CLAUDE__API_BASE_URL="$(cat "$shots/mock.url")" CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-tray-smoke)
+HOME=$home PORT=$port env "${upstream[@]}" "$app" > "$shots/app.log" 2>&1 &
 pid=$!
 wait_for "the app to start" logged "$shots/app.log" ' ready'
 wait_health 200
@@ -84,6 +97,34 @@ clipboard_is() { [ "$(xclip -o -selection clipboard 2>/dev/null)" = "$1" ]; }
 wait_for "the snippet on the clipboard" \
   clipboard_is "$expected"
 echo "ok: Copy env put the snippet on the clipboard"
+
+# Who pays, as the tray shows it.
+message() { # [header…] — posts a one-line question through /api; prints the status
+  curl -s -o /dev/null -w '%{http_code}' "$@" -H 'content-type: application/json' \
+    -d '{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}' \
+    "http://127.0.0.1:$port/api/v1/messages"
+}
+[ "$(message)" = 200 ] || fail "a plan request did not pass"
+wait_for "the menu to show the quota and who paid" \
+  logged "$shots/app.log" 'tray: .*Logged in: .*| Quota: 5h 25 % · 7d 50 % | Last request: plan |'
+echo "ok: the menu shows the quota reading and that the plan paid"
+[ "$(message -H 'x-mock: quota-extra-usage')" = 200 ] || fail "the billed request did not pass"
+wait_for "the menu to show extra usage" \
+  logged "$shots/app.log" 'tray: .*| Quota: 5h 100 % · 7d 40 % | Last request: extra usage |'
+wait_for "a desktop notification about extra usage" grep -q 'Extra usage in use' "$shots/notifications.log"
+echo "ok: a request billed to extra usage shows in the menu and notifies"
+[ "$(message)" = 429 ] || fail "the next request was not refused"
+wait_for "the menu to offer the override" \
+  logged "$shots/app.log" 'tray: .*| Allow extra usage until the reset |'
+open_menu
+import -window root "$shots/tray-menu-extra-usage.png"
+xdotool key Escape
+wait_for "the tray menu to close" popups_are 0
+menu Down Down Return       # the enabled items: Stop server, Allow extra usage until the reset
+wait_for "the override" logged "$shots/app.log" 'extra usage allowed from the tray until the reset'
+[ "$(message)" = 200 ] || fail "the request after the override was refused"
+wait_for "the menu to offer ending it" logged "$shots/app.log" 'tray: .*| Stop allowing extra usage |'
+echo "ok: the guard blocked the next request; the menu's override let it through"
 
 menu Up Up Return           # "Start server at launch": off
 store="$home/.local/share/dev.ccproxy.app/settings.json"

@@ -53,6 +53,20 @@ try:
 except anthropic.RateLimitError as e:
     assert e.status_code == 429, e
 
+# Upstream refuses the CLI's Claude Code version for this model: the client is told which
+# version is needed and how to update the CLI, and /sdk/status remembers it.
+try:
+    claude.messages.create(
+        model="sonnet", max_tokens=8, messages=[{"role": "user", "content": "MOCK_VERSION_FLOOR"}]
+    )
+    raise SystemExit("expected a version-floor error")
+except anthropic.APIStatusError as e:
+    assert e.status_code == 400, e
+    assert "9.9.9" in str(e.message), e.message
+    assert "npm" in str(e.message), e.message
+status = claude.get("/status", cast_to=object)
+assert status["version_floor"]["need"] == "9.9.9", status
+
 gpt = openai.OpenAI(base_url=base_url + "/v1", api_key=api_key, max_retries=0)
 completion = gpt.chat.completions.create(
     model="gpt-4o", messages=[{"role": "user", "content": "hello"}]

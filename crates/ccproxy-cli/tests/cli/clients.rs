@@ -234,7 +234,8 @@ async fn claude_code_cli() {
 
 /// Claude Code mode with the real `claude` CLI answering (pointed at the mock through
 /// `ANTHROPIC_BASE_URL`), driven by both official Python SDKs: text, a stream of several deltas,
-/// a reply in which the mock asks for `Bash` and the CLI runs it, a 429 from upstream, Chat
+/// a reply in which the mock asks for `Bash` and the CLI runs it, a 429 from upstream, upstream's
+/// Claude Code version floor (the error names the version and `/sdk/status` keeps it), Chat
 /// Completions and Responses. Afterwards no CLI process is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_mode_with_the_real_cli() {
