@@ -529,13 +529,67 @@ async fn llm_comply(
     report["results"].as_array().unwrap().clone()
 }
 
+/// The runs of the conformance suite: the three formats with a Claude-side model name, then the
+/// reasoning tests with `o3`, an alias CCProxy maps (the suite gates them on OpenAI model names).
+const CONFORMANCE_RUNS: [(&str, &str, Option<&str>); 5] = [
+    ("open-responses", "gpt-4o", None),
+    ("openai-chat", "gpt-4o", None),
+    ("anthropic", "claude-sonnet-4-20250514", None),
+    ("open-responses", "o3", Some("reasoning-summary")),
+    ("openai-chat", "o3", Some("chat-reasoning-summary")),
+];
+
+/// Runs the conformance suite against `base`: every test passes, or `excused(format, id, result)`
+/// says why it may not; a warning is allowed only for a test in `known_warnings`. Returns how many
+/// tests ran.
+async fn conformance(
+    bin: &Path,
+    base: &str,
+    excused: impl Fn(&str, &str, &Value) -> bool,
+    known_warnings: &[&str],
+) -> usize {
+    let mut ran = 0;
+    for (format, model, filter) in CONFORMANCE_RUNS {
+        for r in llm_comply(bin, base, format, model, filter).await {
+            let id = r["id"].as_str().unwrap_or_default();
+            ran += 1;
+            match r["status"].as_str() {
+                Some("passed") => {}
+                // Run again with `o3`.
+                Some("skipped") if id.ends_with("reasoning-summary") && filter.is_none() => {}
+                Some("failed") if excused(format, id, &r) => {}
+                _ => panic!("{format} {id}: {r}"),
+            }
+            if r["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
+                assert!(known_warnings.contains(&id), "{format} {id}: {r}");
+            }
+        }
+    }
+    ran
+}
+
+/// Whether every error of a suite result satisfies `each` (and there is one).
+fn only_errors(r: &Value, each: impl Fn(&str) -> bool) -> bool {
+    r["errors"].as_array().is_some_and(|errors| {
+        !errors.is_empty() && errors.iter().all(|e| each(e.as_str().unwrap_or_default()))
+    })
+}
+
+/// The suite's Anthropic schema wants `citations` on every text block; the real API omits it when
+/// there are none (and strict clients reject `null` there), so such a test fails on that alone.
+fn citations_only(format: &str, r: &Value) -> bool {
+    format == "anthropic"
+        && only_errors(r, |e| {
+            e.contains("'type': 'text'")
+                && e.contains("is not valid under any of the given schemas")
+        })
+}
+
 /// The public conformance suite `llm-comply` 0.5.0 against API mode, for all three formats, with
 /// the mock as upstream. Every test passes, except what docs/openai.md lists with its reason:
-/// the suite's Anthropic schema wants `citations` on every text block, which the real API omits
-/// when there are none (and strict clients reject `null` there), so those tests fail on that
-/// alone; the Responses compaction endpoint is not offered (a warning); the mock does not check
-/// `max_tokens` as upstream does (a warning: the proxy sends the body untouched). The reasoning
-/// test is run with `o3`, an alias CCProxy maps, as the suite gates it on OpenAI model names.
+/// text blocks without `citations` (above); the Responses compaction endpoint is not offered (a
+/// warning); the mock does not check `max_tokens` as upstream does (a warning: the proxy sends
+/// the body untouched).
 #[tokio::test]
 async fn the_public_conformance_suite_passes() {
     let Some(bin) = tool(
@@ -548,40 +602,82 @@ async fn the_public_conformance_suite_passes() {
     let home = tempfile::tempdir().unwrap();
     let served = serve_for_clients(home.path(), &mock).await;
     let base = format!("http://{}/api/v1", served.addr);
-    let citations_only = |r: &Value| {
-        r["errors"].as_array().is_some_and(|errors| {
-            !errors.is_empty()
-                && errors.iter().all(|e| {
-                    let e = e.as_str().unwrap_or_default();
-                    e.contains("'type': 'text'")
-                        && e.contains("is not valid under any of the given schemas")
-                })
-        })
-    };
-    let known_warnings = ["compact-response", "anth-error-handling"];
-    let mut ran = 0;
-    for (format, model, filter) in [
-        ("open-responses", "gpt-4o", None),
-        ("openai-chat", "gpt-4o", None),
-        ("anthropic", "claude-sonnet-4-20250514", None),
-        ("open-responses", "o3", Some("reasoning-summary")),
-        ("openai-chat", "o3", Some("chat-reasoning-summary")),
-    ] {
-        for r in llm_comply(&bin, &base, format, model, filter).await {
-            let id = r["id"].as_str().unwrap_or_default();
-            ran += 1;
-            match r["status"].as_str() {
-                Some("passed") => {}
-                // Run again with `o3` below.
-                Some("skipped") if id.ends_with("reasoning-summary") && filter.is_none() => {}
-                Some("failed") if format == "anthropic" && citations_only(&r) => {}
-                _ => panic!("{format} {id}: {r}"),
-            }
-            if r["warnings"].as_array().is_some_and(|w| !w.is_empty()) {
-                assert!(known_warnings.contains(&id), "{format} {id}: {r}");
-            }
-        }
-    }
+    let ran = conformance(
+        &bin,
+        &base,
+        |format, _, r| citations_only(format, r),
+        &["compact-response", "anth-error-handling"],
+    )
+    .await;
     assert!(ran >= 30, "only {ran} tests ran");
+    served.terminate().await;
+}
+
+/// The same suite against Claude Code mode, the real `claude` CLI answering from the mock. Beyond
+/// API mode's exceptions: the tool-calling tests force a call (`tool_choice` `any`/`required`),
+/// which the CLI cannot do, so CCProxy answers 400 naming `tool_choice`; the Responses streaming
+/// tests fail only on `response.reasoning_summary_text.*` (the events OpenAI sends and the spec
+/// the suite bundles defines, which its event table lacks), as the CLI's model thinks; and with
+/// `thinking` not settable per request there, the Chat reasoning test warns of 0 reasoning tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_conformance_suite_passes_in_claude_code_mode() {
+    let Some(bin) = tool(
+        "CCPROXY_TEST_LLM_COMPLY",
+        repo().join("target/e2e-venv/bin/llm-comply"),
+    ) else {
+        return;
+    };
+    let Some(claude) = tool(
+        "CCPROXY_TEST_CLAUDE",
+        repo().join("tests/e2e/node_modules/.bin/claude"),
+    ) else {
+        return;
+    };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("workspace");
+    let served = serve(
+        home.path(),
+        &["--auth-token", TOKEN],
+        &[
+            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
+            ("CLAUDE__CWD", workspace.to_str().unwrap()),
+            ("ANTHROPIC_BASE_URL", &mock.url()),
+            ("ANTHROPIC_API_KEY", "dummy"),
+        ],
+    )
+    .await;
+    let base = format!("http://{}/sdk/v1", served.addr);
+    let forced_tool_call = ["tool-calling", "chat-tool-calling", "anth-tool-calling"];
+    let ran = conformance(
+        &bin,
+        &base,
+        |format, id, r| {
+            citations_only(format, r)
+                || (forced_tool_call.contains(&id)
+                    && r["errors"][0].as_str() == Some("HTTP 400 (expected [200])"))
+                || (id.starts_with("streaming-")
+                    && only_errors(r, |e| {
+                        e.starts_with("unknown SSE event type: response.reasoning_summary_text.")
+                    }))
+        },
+        &["compact-response", "chat-reasoning-summary"],
+    )
+    .await;
+    assert!(ran >= 30, "only {ran} tests ran");
+    // What the suite's tool-calling tests got: a 400 in OpenAI's shape naming `tool_choice`.
+    let forced = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"model": "gpt-4o", "tool_choice": "required",
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forced.status(), 400);
+    let forced: Value = forced.json().await.unwrap();
+    let message = forced["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("tool_choice"), "{forced}");
     served.terminate().await;
 }
