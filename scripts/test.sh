@@ -2,9 +2,10 @@
 # The whole test suite, after installing what it needs. CI (.ci/run) runs exactly this.
 #
 # Installs the pinned client programs the end-to-end tests drive through the proxy — the
-# official Anthropic and OpenAI Python SDKs (tests/e2e/requirements.txt, into target/e2e-venv)
-# and the real Claude Code CLI (tests/e2e/package.json) — an OS keychain for the keyring-storage
-# test (gnome-keyring's Secret Service on a private D-Bus session), and Debian's chromium with
+# official Anthropic and OpenAI Python SDKs and the llm-comply conformance suite
+# (tests/e2e/requirements.txt, into target/e2e-venv), the real Claude Code CLI, Codex CLI and the
+# Vercel AI SDK (tests/e2e/package.json) — an OS keychain for the keyring-storage test
+# (gnome-keyring's Secret Service on a private D-Bus session), and Debian's chromium with
 # playwright-core (tests/ui/package.json) for the web UI; then runs every test of the GUI-free
 # workspace and the browser tests (screenshots in target/ui-screenshots/). Extra arguments go to
 # `cargo test` (e.g. a test name filter; the browser tests are then skipped).

@@ -64,13 +64,34 @@ async fn serve_for_clients(home: &Path, mock: &Mock) -> Served {
     .await
 }
 
-async fn run_script(python: PathBuf, script: &str, base: String) -> String {
+/// `node` on `PATH`, for the JavaScript clients (`tests/e2e/*.mjs`).
+fn node() -> Option<PathBuf> {
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("node"))
+        .find(|p| p.is_file());
+    tool("CCPROXY_TEST_NODE", found.unwrap_or_else(|| "node".into()))
+}
+
+/// Runs `tests/e2e/<script>` with `interpreter`, the base URL, the API token and `extra`
+/// arguments; its stdout (the test fails with its output when it does).
+async fn run_script(interpreter: PathBuf, script: &str, base: String) -> String {
+    run_script_with(interpreter, script, base, &[]).await
+}
+
+async fn run_script_with(
+    interpreter: PathBuf,
+    script: &str,
+    base: String,
+    extra: &[&str],
+) -> String {
     let script = repo().join("tests/e2e").join(script);
+    let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
+        std::process::Command::new(interpreter)
             .arg(script)
             .arg(base)
             .arg(TOKEN)
+            .args(extra)
             .output()
             .unwrap()
     })
@@ -376,6 +397,66 @@ async fn claude_code_mode_runs_the_clients_tools_with_the_real_cli() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// The Vercel AI SDK (Anthropic provider, OpenAI Chat and Responses providers), whose strict
+/// response schemas fail on any field the APIs do not send (e.g. `citations: null`), against
+/// API mode: text, streams and tool loops; its Responses loop names earlier items by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vercel_ai_sdk_in_api_mode() {
+    let Some(node) = node() else { return };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let served = serve_for_clients(home.path(), &mock).await;
+    let base = format!("http://{}/api", served.addr);
+    let out = run_script_with(node, "vercel_ai_sdk.mjs", base, &["api"]).await;
+    assert_eq!(out.trim(), "ok");
+    for r in mock.requests() {
+        assert_eq!(r.header("authorization"), "Bearer access-1");
+    }
+    served.terminate().await;
+}
+
+/// The same Vercel AI SDK programs against Claude Code mode, the real `claude` CLI answering:
+/// every message, stream event and tool loop parses under the SDK's schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vercel_ai_sdk_in_claude_code_mode_with_the_real_cli() {
+    let Some(claude) = tool(
+        "CCPROXY_TEST_CLAUDE",
+        repo().join("tests/e2e/node_modules/.bin/claude"),
+    ) else {
+        return;
+    };
+    let Some(node) = node() else { return };
+    let mock = Mock::start().await;
+    mock.set_reply_size(64, 8);
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("workspace");
+    let served = serve(
+        home.path(),
+        &["--auth-token", TOKEN],
+        &[
+            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
+            ("CLAUDE__CWD", workspace.to_str().unwrap()),
+            ("ANTHROPIC_BASE_URL", &mock.url()),
+            ("ANTHROPIC_API_KEY", "dummy"),
+        ],
+    )
+    .await;
+    let base = format!("http://{}/sdk", served.addr);
+    let out = run_script_with(node, "vercel_ai_sdk.mjs", base, &["sdk"]).await;
+    assert_eq!(out.trim(), "ok");
+    let turns = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.starts_with("/v1/messages"))
+        .count();
+    assert!(
+        turns >= 12,
+        "{turns} upstream calls: the CLI answered them all"
+    );
+    let log = served.terminate().await;
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 /// Runs the real Codex CLI (`codex exec`, pinned in `tests/e2e/`) with its default tools and a
 /// custom provider on `/api/v1` (the Responses API), in its own home; its stdout.
 async fn codex_exec(codex: &Path, base: &str, prompt: &str, extra: &[&str]) -> String {
@@ -426,9 +507,9 @@ async fn codex_exec(codex: &Path, base: &str, prompt: &str, extra: &[&str]) -> S
 
 /// Codex CLI with its default configuration through API mode's Responses API: a plain prompt,
 /// a tool round trip (the mock asks for `exec_command`; Codex runs `echo hi` and sends the
-/// output back), and reasoning effort high with a tool round trip — Codex's function,
-/// `namespace` and hosted `web_search` tools, and its reasoning items, all accepted, and the
-/// thinking block comes back to upstream through `encrypted_content`.
+/// output back), reasoning effort high with a tool round trip, and an attached image — Codex's
+/// function, `namespace` and hosted `web_search` tools, and its reasoning items, all accepted,
+/// and the thinking block comes back to upstream through `encrypted_content`.
 #[tokio::test]
 async fn codex_cli_with_its_default_configuration() {
     let Some(codex) = tool(
@@ -490,8 +571,56 @@ async fn codex_cli_with_its_default_configuration() {
         .find(|m| m["role"] == "assistant")
         .unwrap();
     assert_eq!(assistant["content"][0]["type"], "thinking", "{assistant}");
+
+    // An image attached to the prompt (`codex exec -i`): Codex sends it as an `input_image`
+    // data URL, which reaches upstream as a base64 image block.
+    let pictures = tempfile::tempdir().unwrap();
+    let png = pictures.path().join("red.png");
+    std::fs::write(&png, RED_PIXEL_PNG).unwrap();
+    let before = mock.requests().len();
+    let out = codex_exec(
+        &codex,
+        &base,
+        "describe this picture",
+        &["-i", png.to_str().unwrap(), "--"],
+    )
+    .await;
+    assert!(out.contains(&"x".repeat(64)), "{out}");
+    let sent = mock.requests()[before..]
+        .iter()
+        .rev()
+        .find(|r| r.uri.starts_with("/v1/messages"))
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .unwrap();
+    let images: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter(|b| b["type"] == "image")
+        .collect();
+    assert_eq!(images.len(), 1, "{sent}");
+    assert_eq!(images[0]["source"]["type"], "base64", "{}", images[0]);
+    assert_eq!(
+        images[0]["source"]["media_type"], "image/png",
+        "{}",
+        images[0]
+    );
+    assert!(
+        !images[0]["source"]["data"].as_str().unwrap().is_empty(),
+        "{}",
+        images[0]
+    );
     served.terminate().await;
 }
+
+/// A 1×1 red PNG.
+const RED_PIXEL_PNG: [u8; 69] = [
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0,
+    0, 0, 144, 119, 83, 222, 0, 0, 0, 12, 73, 68, 65, 84, 120, 156, 99, 248, 207, 192, 0, 0, 3, 1,
+    1, 0, 201, 254, 146, 239, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
 
 /// One `llm-comply` run (the public conformance suite, pinned in `tests/e2e/requirements.txt`)
 /// of `format` against `base`; its results.
