@@ -74,6 +74,34 @@ fn node() -> Option<PathBuf> {
 
 /// Runs `tests/e2e/<script>` with `interpreter`, the base URL, the API token and `extra`
 /// arguments; its stdout (the test fails with its output when it does).
+/// The real `claude` CLI (pinned in `tests/e2e/`), or `None` (skip).
+fn claude() -> Option<PathBuf> {
+    tool(
+        "CCPROXY_TEST_CLAUDE",
+        repo().join("tests/e2e/node_modules/.bin/claude"),
+    )
+}
+
+/// `ccproxy serve` with an API token in Claude Code mode: `claude` answers against `mock`, in
+/// the workspace `<home>/workspace`, with `extra` settings besides.
+async fn serve_claude_code_mode(
+    home: &Path,
+    claude: &Path,
+    mock: &Mock,
+    extra: &[(&str, &str)],
+) -> Served {
+    let workspace = home.join("workspace");
+    let url = mock.url();
+    let mut env = vec![
+        ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
+        ("CLAUDE__CWD", workspace.to_str().unwrap()),
+        ("ANTHROPIC_BASE_URL", url.as_str()),
+        ("ANTHROPIC_API_KEY", "dummy"),
+    ];
+    env.extend_from_slice(extra);
+    serve(home, &["--auth-token", TOKEN], &env).await
+}
+
 async fn run_script(interpreter: PathBuf, script: &str, base: String) -> String {
     run_script_with(interpreter, script, base, &[]).await
 }
@@ -174,12 +202,7 @@ async fn official_openai_python_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_cli() {
-    let Some(claude) = tool(
-        "CCPROXY_TEST_CLAUDE",
-        repo().join("tests/e2e/node_modules/.bin/claude"),
-    ) else {
-        return;
-    };
+    let Some(claude) = claude() else { return };
     let mock = Mock::start().await;
     let home = tempfile::tempdir().unwrap();
     let served = serve_for_clients(home.path(), &mock).await;
@@ -260,27 +283,17 @@ async fn claude_code_cli() {
 /// Completions and Responses. Afterwards no CLI process is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_mode_with_the_real_cli() {
-    let Some(claude) = tool(
-        "CCPROXY_TEST_CLAUDE",
-        repo().join("tests/e2e/node_modules/.bin/claude"),
-    ) else {
-        return;
-    };
+    let Some(claude) = claude() else { return };
     let Some(python) = python() else { return };
     let mock = Mock::start().await;
     mock.set_reply_size(64, 8);
     let home = tempfile::tempdir().unwrap();
     let workspace = home.path().join("workspace");
-    let served = serve(
+    let served = serve_claude_code_mode(
         home.path(),
-        &["--auth-token", TOKEN],
-        &[
-            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
-            ("CLAUDE__CWD", workspace.to_str().unwrap()),
-            ("CLAUDE__ALLOWED_TOOLS", r#"["Bash(echo:*)"]"#),
-            ("ANTHROPIC_BASE_URL", &mock.url()),
-            ("ANTHROPIC_API_KEY", "dummy"),
-        ],
+        &claude,
+        &mock,
+        &[("CLAUDE__ALLOWED_TOOLS", r#"["Bash(echo:*)"]"#)],
     )
     .await;
     let out = run_script(
@@ -333,28 +346,12 @@ async fn claude_code_mode_with_the_real_cli() {
 /// was offered exactly the client's tools, under their own names, and every result reached it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claude_code_mode_runs_the_clients_tools_with_the_real_cli() {
-    let Some(claude) = tool(
-        "CCPROXY_TEST_CLAUDE",
-        repo().join("tests/e2e/node_modules/.bin/claude"),
-    ) else {
-        return;
-    };
+    let Some(claude) = claude() else { return };
     let Some(python) = python() else { return };
     let mock = Mock::start().await;
     mock.set_reply_size(64, 8);
     let home = tempfile::tempdir().unwrap();
-    let workspace = home.path().join("workspace");
-    let served = serve(
-        home.path(),
-        &["--auth-token", TOKEN],
-        &[
-            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
-            ("CLAUDE__CWD", workspace.to_str().unwrap()),
-            ("ANTHROPIC_BASE_URL", &mock.url()),
-            ("ANTHROPIC_API_KEY", "dummy"),
-        ],
-    )
-    .await;
+    let served = serve_claude_code_mode(home.path(), &claude, &mock, &[]).await;
     let out = run_script(
         python,
         "sdk_client_tools.py",
@@ -419,28 +416,12 @@ async fn vercel_ai_sdk_in_api_mode() {
 /// every message, stream event and tool loop parses under the SDK's schemas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vercel_ai_sdk_in_claude_code_mode_with_the_real_cli() {
-    let Some(claude) = tool(
-        "CCPROXY_TEST_CLAUDE",
-        repo().join("tests/e2e/node_modules/.bin/claude"),
-    ) else {
-        return;
-    };
+    let Some(claude) = claude() else { return };
     let Some(node) = node() else { return };
     let mock = Mock::start().await;
     mock.set_reply_size(64, 8);
     let home = tempfile::tempdir().unwrap();
-    let workspace = home.path().join("workspace");
-    let served = serve(
-        home.path(),
-        &["--auth-token", TOKEN],
-        &[
-            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
-            ("CLAUDE__CWD", workspace.to_str().unwrap()),
-            ("ANTHROPIC_BASE_URL", &mock.url()),
-            ("ANTHROPIC_API_KEY", "dummy"),
-        ],
-    )
-    .await;
+    let served = serve_claude_code_mode(home.path(), &claude, &mock, &[]).await;
     let base = format!("http://{}/sdk", served.addr);
     let out = run_script_with(node, "vercel_ai_sdk.mjs", base, &["sdk"]).await;
     assert_eq!(out.trim(), "ok");
@@ -756,26 +737,10 @@ async fn the_public_conformance_suite_passes_in_claude_code_mode() {
     ) else {
         return;
     };
-    let Some(claude) = tool(
-        "CCPROXY_TEST_CLAUDE",
-        repo().join("tests/e2e/node_modules/.bin/claude"),
-    ) else {
-        return;
-    };
+    let Some(claude) = claude() else { return };
     let mock = Mock::start().await;
     let home = tempfile::tempdir().unwrap();
-    let workspace = home.path().join("workspace");
-    let served = serve(
-        home.path(),
-        &["--auth-token", TOKEN],
-        &[
-            ("CLAUDE__CLI_PATH", claude.to_str().unwrap()),
-            ("CLAUDE__CWD", workspace.to_str().unwrap()),
-            ("ANTHROPIC_BASE_URL", &mock.url()),
-            ("ANTHROPIC_API_KEY", "dummy"),
-        ],
-    )
-    .await;
+    let served = serve_claude_code_mode(home.path(), &claude, &mock, &[]).await;
     let base = format!("http://{}/sdk/v1", served.addr);
     let forced_tool_call = ["tool-calling", "chat-tool-calling", "anth-tool-calling"];
     let ran = conformance(
