@@ -1,5 +1,9 @@
 //! The Messages API side of the mock: `/v1/messages` (JSON or SSE, chosen by `x-mock` or by a
 //! word in the conversation), `/v1/messages/count_tokens` and `/v1/models`.
+//!
+//! Like the real API it refuses, with a 400 `invalid_request_error` in its words, a Messages
+//! request without a positive integer `max_tokens`, a client tool without a valid name or an
+//! `input_schema`, and a thinking conversation whose tool-calling turn lost its thinking block.
 
 use super::*;
 
@@ -256,7 +260,10 @@ async fn answer_messages(shared: &Arc<Shared>, request: Request) -> Response {
             scenario = "error-third-party".into();
         }
     }
-    if let Some(problem) = tools_problem(&parsed).or_else(|| thinking_problem(&parsed)) {
+    if let Some(problem) = max_tokens_problem(&parsed)
+        .or_else(|| tools_problem(&parsed))
+        .or_else(|| thinking_problem(&parsed))
+    {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", &problem);
     }
     if let Some(r) = billing_error(&scenario) {
@@ -629,6 +636,20 @@ fn tool_message(model: &str, request: &Value) -> Value {
         "container": null, "stop_reason": "tool_use", "stop_sequence": null, "stop_details": null,
         "usage": usage(25, 10, 0, 0)
     })
+}
+
+/// What the real API says of a Messages request's `max_tokens`: it is required and must be a
+/// positive integer (there is no default, unlike OpenAI's APIs).
+fn max_tokens_problem(request: &Value) -> Option<String> {
+    if !request.is_object() {
+        return None;
+    }
+    match &request["max_tokens"] {
+        Value::Null => Some("max_tokens: Field required".into()),
+        v if v.as_u64().is_some_and(|n| n >= 1) => None,
+        Value::Number(_) => Some("max_tokens: Input should be greater than or equal to 1".into()),
+        _ => Some("max_tokens: Input should be a valid integer".into()),
+    }
 }
 
 /// What the real API says of a request's `tools`: a client tool needs an `input_schema` and a

@@ -318,7 +318,7 @@ async fn serve_proxies_with_default_credential_paths_and_stops_on_sigterm() {
     let r = http
         .post(format!("{base}/api/v1/messages?beta=true"))
         .header("x-api-key", token)
-        .body(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#)
+        .body(r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#)
         .send()
         .await
         .unwrap();
@@ -326,7 +326,7 @@ async fn serve_proxies_with_default_credential_paths_and_stops_on_sigterm() {
     let r = http
         .post(format!("{base}/api/v1/messages"))
         .bearer_auth(token)
-        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
+        .body(r#"{"model":"m","max_tokens":16,"stream":true,"messages":[]}"#)
         .send()
         .await
         .unwrap();
@@ -394,7 +394,7 @@ async fn json_logs_and_claude_config_dir() {
     .await;
     let r = reqwest::Client::new()
         .post(format!("http://{}/api/v1/messages", served.addr))
-        .body("{}")
+        .body(r#"{"max_tokens":16}"#)
         .send()
         .await
         .unwrap();
@@ -490,7 +490,7 @@ async fn standard_proxy_variables_are_honoured() {
     .await;
     let r = reqwest::Client::new()
         .post(format!("http://{}/api/v1/messages?beta=true", served.addr))
-        .body("{}")
+        .body(r#"{"max_tokens":16}"#)
         .send()
         .await
         .unwrap();
@@ -516,7 +516,7 @@ async fn standard_proxy_variables_are_honoured() {
     .await;
     let r = reqwest::Client::new()
         .post(format!("http://{}/api/v1/messages", served.addr))
-        .body("{}")
+        .body(r#"{"max_tokens":16}"#)
         .send()
         .await
         .unwrap();

@@ -77,7 +77,7 @@ async fn every_request_says_who_paid() {
     let r = h
         .post(
             "/api/v1/chat/completions",
-            r#"{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#,
         )
         .send()
         .await
@@ -160,7 +160,7 @@ async fn a_request_billed_to_extra_usage_blocks_the_next_until_the_owner_allows_
     let r = h
         .post(
             "/api/v1/chat/completions",
-            r#"{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#,
         )
         .send()
         .await
@@ -350,7 +350,7 @@ async fn the_claude_code_version_floor_says_what_to_update() {
         ("/api/v1/messages", BODY),
         (
             "/api/v1/chat/completions",
-            r#"{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#,
         ),
     ] {
         let r = h

@@ -16,8 +16,11 @@ async fn twenty_concurrent_requests_with_an_expired_token_refresh_once() {
     h.mock.set_token_delay(Duration::from_millis(200));
 
     let requests = (0..20).map(|_| {
-        h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
-            .send()
+        h.post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
+        .send()
     });
     let responses = futures_util::future::join_all(requests).await;
     for r in responses {
@@ -81,7 +84,10 @@ async fn a_401_from_upstream_refreshes_once_and_retries() {
     h.mock.require_token("something-else");
     h.mock.accept_refresh_token("refresh-1");
     let response = h
-        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
         .send()
         .await
         .unwrap();
@@ -103,7 +109,10 @@ async fn a_401_that_persists_after_refresh_is_passed_through_without_looping() {
     h.mock.reject_all_tokens();
     h.mock.accept_refresh_token("refresh-1");
     let r = h
-        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
         .send()
         .await
         .unwrap();
@@ -139,7 +148,10 @@ async fn invalid_grant_fails_clearly_and_never_loops() {
     h.mock.accept_refresh_token("something-else");
     for _ in 0..3 {
         let response = h
-            .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+            .post(
+                "/api/v1/messages",
+                r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+            )
             .send()
             .await
             .unwrap();
@@ -159,7 +171,10 @@ async fn invalid_grant_fails_clearly_and_never_loops() {
         now_ms() + 3_600_000,
     );
     let response = h
-        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
         .send()
         .await
         .unwrap();
@@ -174,7 +189,10 @@ async fn credential_file_edits_are_seen_on_the_next_request() {
     for token in ["access-a", "access-bb", "access-c"] {
         write_credentials(&h.credentials_path(), token, "r", now_ms() + 3_600_000);
         let r = h
-            .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+            .post(
+                "/api/v1/messages",
+                r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+            )
             .send()
             .await
             .unwrap();
@@ -199,7 +217,10 @@ async fn claude_code_file_then_environment_token_are_used_in_order() {
         c.auth.oauth_token = Some("access-env".into());
     })
     .await;
-    h.post("/api/v1/messages", "{}").send().await.unwrap();
+    h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         h.mock.requests().pop().unwrap().header("authorization"),
         "Bearer access-claude"
@@ -208,7 +229,10 @@ async fn claude_code_file_then_environment_token_are_used_in_order() {
     assert_eq!(status["credentials"]["source"], "claude_code");
 
     std::fs::remove_file(&claude_file).unwrap();
-    h.post("/api/v1/messages", "{}").send().await.unwrap();
+    h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         h.mock.requests().pop().unwrap().header("authorization"),
         "Bearer access-env"
@@ -228,7 +252,11 @@ async fn no_credentials_is_a_clear_401_and_the_server_still_runs() {
     .await;
     let health = h.http.get(h.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let response = h.post("/api/v1/messages", "{}").send().await.unwrap();
+    let response = h
+        .post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
     let message = expect_error(response, 401, "authentication_error").await;
     assert!(message.contains("ccproxy auth login"), "{message}");
     assert!(h.mock.requests().is_empty());
@@ -254,8 +282,11 @@ async fn a_failing_refresh_is_shared_and_the_valid_token_keeps_working() {
     h.mock.set_token_failure(Some(500));
     let wave = || {
         futures_util::future::join_all((0..10).map(|_| {
-            h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
-                .send()
+            h.post(
+                "/api/v1/messages",
+                r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+            )
+            .send()
         }))
     };
     for r in wave().await {
@@ -284,8 +315,11 @@ async fn a_hanging_token_endpoint_does_not_hold_up_requests_with_a_valid_token()
     h.mock.set_token_hang(true);
     let mut requests: futures_util::stream::FuturesUnordered<_> = (0..10)
         .map(|_| {
-            h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
-                .send()
+            h.post(
+                "/api/v1/messages",
+                r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+            )
+            .send()
         })
         .collect();
     // The endpoint hangs for ten minutes. The request that started the refresh waits for it
@@ -334,7 +368,10 @@ async fn a_login_left_in_a_temporary_file_by_a_crash_is_recovered() {
         "access-new",
     );
     let r = h
-        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
         .send()
         .await
         .unwrap();

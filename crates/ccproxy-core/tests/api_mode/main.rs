@@ -121,7 +121,7 @@ impl Harness {
     async fn stream_scenario(&self, scenario: &str) -> reqwest::Response {
         self.post(
             "/api/v1/messages",
-            r#"{"model":"m","stream":true,"messages":[]}"#,
+            r#"{"model":"m","max_tokens":16,"stream":true,"messages":[]}"#,
         )
         .header("x-mock", scenario)
         .send()

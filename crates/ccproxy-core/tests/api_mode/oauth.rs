@@ -57,7 +57,10 @@ async fn web_login_status_use_and_logout() {
     assert_eq!(saved["claudeAiOauth"]["accessToken"], "access-login-1");
 
     // The next proxied request uses the new login.
-    h.post("/api/v1/messages", "{}").send().await.unwrap();
+    h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
     let last = h
         .mock
         .requests()

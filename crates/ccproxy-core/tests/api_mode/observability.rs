@@ -26,7 +26,7 @@ fn find(rows: &[Value], f: impl Fn(&Value) -> bool) -> &Value {
 #[tokio::test]
 async fn every_request_is_recorded_with_tokens_cost_and_quota() {
     let h = Harness::new().await;
-    let body = r#"{"model":"claude-sonnet-4-20250514","messages":[]}"#;
+    let body = r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"messages":[]}"#;
     assert_eq!(
         h.post("/api/v1/messages", body)
             .header("user-agent", "test-agent/1")
@@ -39,7 +39,7 @@ async fn every_request_is_recorded_with_tokens_cost_and_quota() {
     let streamed = h
         .post(
             "/api/v1/messages",
-            r#"{"model":"claude-sonnet-4-20250514","stream":true,"messages":[]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"stream":true,"messages":[]}"#,
         )
         .send()
         .await
@@ -64,7 +64,7 @@ async fn every_request_is_recorded_with_tokens_cost_and_quota() {
     let mut slow = h
         .post(
             "/api/v1/messages",
-            r#"{"model":"claude-sonnet-4-20250514","stream":true,"messages":[]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"stream":true,"messages":[]}"#,
         )
         .header("x-mock", "slow")
         .send()
@@ -225,7 +225,7 @@ async fn a_client_gone_before_the_answer_began_is_recorded() {
     let gone = h
         .post(
             "/api/v1/messages",
-            r#"{"model":"claude-sonnet-4-20250514","messages":[]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"messages":[]}"#,
         )
         .header("x-mock", "hang")
         .timeout(Duration::from_millis(300))
@@ -304,7 +304,7 @@ async fn labels_stay_bounded() {
     for i in 0..30 {
         h.post(
             "/api/v1/messages",
-            format!(r#"{{"model":"made-up-{i}","messages":[]}}"#),
+            format!(r#"{{"model":"made-up-{i}","max_tokens":16,"messages":[]}}"#),
         )
         .send()
         .await
@@ -328,8 +328,11 @@ async fn the_live_stream_sends_matching_records() {
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
-    h.post("/api/v1/messages", "{}").send().await.unwrap();
-    h.post("/api/v1/messages", "{}")
+    h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
+    h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
         .header("x-mock", "error-500")
         .send()
         .await
@@ -360,7 +363,7 @@ async fn a_full_queue_drops_records_and_never_blocks_requests() {
         for _ in 0..10 {
             let r = tokio::time::timeout(
                 Duration::from_secs(10),
-                h.post("/api/v1/messages", "{}").send(),
+                h.post("/api/v1/messages", r#"{"max_tokens":16}"#).send(),
             )
             .await
             .expect("a request waited on the log")
@@ -449,6 +452,7 @@ async fn bodies_are_stored_only_when_asked_and_redacted() {
     h.mock.set_reply_size(2000, 8);
     let body = json!({
         "model": "claude-sonnet-4-20250514",
+        "max_tokens": 16,
         "metadata": {"user_id": "u1", "api_key": "sk-should-not-be-stored"},
         "messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJDREVGR0hJSktMTU5PUA=="}},
@@ -503,7 +507,10 @@ async fn bodies_are_stored_only_when_asked_and_redacted() {
 #[tokio::test]
 async fn metrics_can_move_to_their_own_port() {
     let h = Harness::with(|c| c.observability.metrics_port = Some(0)).await;
-    h.post("/api/v1/messages", "{}").send().await.unwrap();
+    h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         h.http.get(h.url("/metrics")).send().await.unwrap().status(),
         404
@@ -547,7 +554,10 @@ async fn the_oldest_records_go_when_the_database_is_too_big() {
     // A size budget of 0 MB: every record is over it.
     let h = Harness::with(|c| c.observability.max_db_mb = 0).await;
     for _ in 0..3 {
-        h.post("/api/v1/messages", "{}").send().await.unwrap();
+        h.post("/api/v1/messages", r#"{"max_tokens":16}"#)
+            .send()
+            .await
+            .unwrap();
     }
     rows(&h, 3).await;
     assert_eq!(h.server.state().request_log.trim_now().unwrap(), 3);

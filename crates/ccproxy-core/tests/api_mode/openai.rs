@@ -173,15 +173,15 @@ async fn bad_requests_are_400_in_openai_shape_and_nothing_is_sent() {
     let cases: [(&str, Option<&str>); 5] = [
         ("not json", None),
         (
-            r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#,
+            r#"{"model":"m","max_tokens":16,"messages":[{"role":"robot","content":"x"}]}"#,
             Some("messages[0].role"),
         ),
         (
-            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#,
+            r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"x"}],"n":2}"#,
             Some("n"),
         ),
         (
-            r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c9","content":"r"}]}"#,
+            r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c9","content":"r"}]}"#,
             Some("messages[1].tool_call_id"),
         ),
         (r#"{"messages":[]}"#, Some("model")),

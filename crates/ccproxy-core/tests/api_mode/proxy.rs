@@ -79,7 +79,7 @@ async fn count_tokens_is_forwarded_with_identity() {
     let response = h
         .post(
             "/api/v1/messages/count_tokens",
-            r#"{"model":"claude-sonnet-4-20250514","messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"claude-sonnet-4-20250514","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#,
         )
         .send()
         .await
@@ -95,7 +95,10 @@ async fn count_tokens_is_forwarded_with_identity() {
 async fn upstream_errors_pass_through_with_headers() {
     let h = Harness::new().await;
     let response = h
-        .post("/api/v1/messages", r#"{"model":"m","messages":[]}"#)
+        .post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
         .header("x-mock", "error-429")
         .send()
         .await
@@ -150,7 +153,7 @@ async fn streamed_body_is_byte_exact() {
     let via_proxy = h
         .post(
             "/api/v1/messages",
-            r#"{"model":"m","stream":true,"messages":[]}"#,
+            r#"{"model":"m","max_tokens":16,"stream":true,"messages":[]}"#,
         )
         .send()
         .await
@@ -161,7 +164,7 @@ async fn streamed_body_is_byte_exact() {
     let direct = h
         .http
         .post(format!("{}/v1/messages", h.mock.url()))
-        .body(r#"{"model":"m","stream":true,"messages":[]}"#)
+        .body(r#"{"model":"m","max_tokens":16,"stream":true,"messages":[]}"#)
         .send()
         .await
         .unwrap()
@@ -208,7 +211,11 @@ async fn an_unreachable_upstream_is_a_502() {
         .port();
     let h =
         Harness::with(move |c| c.claude.api_base_url = format!("http://127.0.0.1:{port}")).await;
-    let r = h.post("/api/v1/messages", "{}").send().await.unwrap();
+    let r = h
+        .post("/api/v1/messages", r#"{"max_tokens":16}"#)
+        .send()
+        .await
+        .unwrap();
     let m = expect_error(r, 502, "api_error").await;
     assert!(m.contains("upstream"), "{m}");
 }

@@ -5,7 +5,12 @@ use super::*;
 #[tokio::test]
 async fn client_token_is_required_when_configured() {
     let h = Harness::with(|c| c.security.auth_token = Some("local-token-123".into())).await;
-    let msg = || h.post("/api/v1/messages", r#"{"model":"m","messages":[]}"#);
+    let msg = || {
+        h.post(
+            "/api/v1/messages",
+            r#"{"model":"m","max_tokens":16,"messages":[]}"#,
+        )
+    };
 
     let m = expect_error(msg().send().await.unwrap(), 401, "authentication_error").await;
     assert!(m.contains("x-api-key"), "{m}");
@@ -156,7 +161,7 @@ async fn cors_allows_only_matching_origins() {
 async fn bodies_over_the_limit_get_413_and_nothing_is_sent() {
     let h = Harness::with(|c| c.server.max_body_bytes = 1024).await;
     let big = format!(
-        r#"{{"model":"m","messages":[],"pad":"{}"}}"#,
+        r#"{{"model":"m","max_tokens":16,"messages":[],"pad":"{}"}}"#,
         "x".repeat(4096)
     );
     let r = h
@@ -214,7 +219,7 @@ async fn unknown_routes_and_methods_answer_in_the_api_shape() {
 async fn cross_site_requests_cannot_make_the_server_act() {
     let h = Harness::new().await;
     let body = r#"{"model":"claude-sonnet-4-20250514","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
-    let chat = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+    let chat = r#"{"model":"gpt-4o","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
     let sent_before = h.mock.requests().len();
     for (path, payload) in [
         ("/api/v1/messages", body),
