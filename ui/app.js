@@ -355,7 +355,8 @@ pages.connect = async (main) => {
   const key = status.auth_token_required ? (token() || "<your API token>") : "ccproxy";
   const snippet = (title, text) => card(title, h("pre", {}, text),
     h("button", { "aria-label": "Copy " + title, onclick: (e) => copy(text, e.target) }, "Copy"));
-  main.append(h("h2", {}, "Connect your tools"),
+  main.append(h("h2", {}, "Connect your tools"), await clientSetupSection(),
+    h("h3", {}, "Or by hand"),
     h("p", {}, "Paste into a shell. ", h("code", {}, "/api"), " calls Anthropic's API with your login; ",
       h("code", {}, "/sdk"), " runs each request through the Claude Code CLI."));
   for (const mode of ["api", "sdk"]) {
@@ -365,6 +366,91 @@ pages.connect = async (main) => {
       snippet(`aider (${mode})`, `export OPENAI_API_BASE=${base}/${mode}/v1\nexport OPENAI_API_KEY=${key}\naider --model openai/claude-sonnet-4-20250514`)));
   }
 };
+
+/**
+ * One-click setup of the clients whose user configuration file CCProxy can edit (Claude Code's
+ * settings.json, Codex CLI's config.toml): a preview of the keys it writes, then apply or
+ * restore. The server keeps a backup and restores the file exactly.
+ */
+async function clientSetupSection() {
+  const section = h("section", { id: "client-setup", "aria-labelledby": "client-setup-title" });
+  // A client previewed in another mode than the one it was set up in.
+  const previews = {};
+  const draw = async () => {
+    let list;
+    // Only the owner may see or change the files: without proof, say how to get it (and make
+    // no request the server would refuse).
+    if (!owner() && !token()) {
+      section.replaceChildren(h("h3", { id: "client-setup-title" }, "One-click setup"),
+        h("p", { class: "muted", id: "client-setup-owner" },
+          "Open this page from the tray app (or `ccproxy ui`) to set up Claude Code and the Codex CLI in one click."));
+      return;
+    }
+    try {
+      list = await api("/api/client-setup");
+    } catch (e) {
+      section.replaceChildren(h("h3", { id: "client-setup-title" }, "One-click setup"),
+        h("p", { class: "muted" }, e.status === 403
+          ? "Open this page from the tray app (or `ccproxy ui`) to set up your tools in one click."
+          : "One-click setup is unavailable: " + e.message));
+      return;
+    }
+    const cards = list.clients.map((listed) => {
+      const c = previews[listed.client] || listed;
+      const id = "setup-" + c.client;
+      const mode = h("select", { id: id + "-mode", "aria-label": c.name + " mode" },
+        ["api", "sdk"].map((m) => h("option", { value: m }, m === "api" ? "API mode (/api)" : "Claude Code mode (/sdk)")));
+      mode.value = c.mode || "api";
+      const result = h("p", { class: "muted", id: id + "-result", role: "status" });
+      const act = async (button, method, json) => {
+        button.disabled = true;
+        try {
+          const r = await api("/api/client-setup/" + c.client, { method, json });
+          delete previews[c.client];
+          await draw();
+          const again = document.getElementById(id + "-result");
+          if (again) again.textContent = r.message || `${c.name} now uses CCProxy (${r.file}).`;
+        } catch (e) {
+          result.textContent = e.message;
+          result.className = "bad";
+          button.disabled = false;
+        }
+      };
+      const changes = (c.changes || []).length
+        ? h("table", { class: "changes", id: id + "-changes" },
+          h("thead", {}, h("tr", {}, ["Key", "Now", "After"].map((t) => h("th", { scope: "col" }, t)))),
+          h("tbody", {}, c.changes.map((ch) => h("tr", {}, h("td", {}, h("code", {}, ch.key)),
+            h("td", {}, ch.before == null ? h("span", { class: "muted" }, "not set") : h("code", {}, ch.before)),
+            h("td", {}, h("code", {}, ch.after))))))
+        : "";
+      mode.onchange = async () => {
+        try {
+          previews[c.client] = Object.assign({}, listed,
+            await api("/api/client-setup/" + c.client, { method: "POST", json: { mode: mode.value, dry_run: true } }),
+            { applied: listed.applied });
+          await draw();
+        } catch (e) { result.textContent = e.message; result.className = "bad"; }
+      };
+      const apply = h("button", { id: id + "-apply", class: "primary", onclick: (e) => act(e.target, "POST", { mode: mode.value }) },
+        c.applied ? `Update ${c.name} setup` : `Use CCProxy in ${c.name}`);
+      const restore = h("button", { id: id + "-restore", class: "secondary", onclick: (e) => act(e.target, "DELETE") },
+        `Stop using CCProxy in ${c.name}`);
+      const state = c.error ? h("p", { class: "bad" }, c.error)
+        : h("p", { id: id + "-state" }, c.applied && !(c.changes || []).length ? "✓ Uses CCProxy" : "Not set up",
+          " · ", h("code", {}, c.file));
+      return card(c.name, state, changes,
+        c.client === "codex" ? h("div", {}, mode) : "",
+        c.error ? "" : h("div", { class: "actions" }, (c.changes || []).length ? apply : "", c.applied ? restore : ""),
+        result);
+    });
+    section.replaceChildren(h("h3", { id: "client-setup-title" }, "One-click setup"),
+      h("p", { class: "muted" }, "Writes only CCProxy's keys into the tool's own settings file, with a backup; " +
+        "“Stop using” puts back exactly what was there (if you edited the file since, only CCProxy's keys are removed)."),
+      h("div", { class: "grid" }, cards));
+  };
+  await draw();
+  return section;
+}
 
 let live = null;
 pages.dashboard = async (main) => {

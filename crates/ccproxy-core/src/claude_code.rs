@@ -261,6 +261,9 @@ impl ClaudeCode {
             silence: Duration::from_secs(c.read_timeout_secs.max(1)),
             builtin_tools_with_client_tools: c.builtin_tools_with_client_tools,
             tool_timeout: Duration::from_secs(c.tool_result_timeout_secs + 60),
+            skip_user_settings: crate::client_setup::claude_code_points_at_ccproxy(
+                &self.config.env,
+            ),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod api_token;
 pub mod billing;
 pub mod body;
 pub mod claude_code;
+pub mod client_setup;
 pub mod clock;
 pub mod config;
 pub mod credentials;

@@ -6,6 +6,7 @@
 
 mod billing;
 mod claude_code;
+mod client_setup;
 mod forward;
 mod info;
 mod logs;
@@ -136,6 +137,11 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let rest = Router::new()
         .route("/api/settings", get(ui::get_settings).put(ui::put_settings))
         .route("/api/token", post(ui::new_token))
+        .route("/api/client-setup", get(client_setup::list))
+        .route(
+            "/api/client-setup/{client}",
+            post(client_setup::apply).delete(client_setup::restore),
+        )
         .route("/api/status", get(info::status))
         .route("/api/v1/models", get(info::models))
         .route("/api/models", get(info::models))

@@ -43,6 +43,9 @@ pub struct Settings {
     /// How long the CLI lets a call of a client tool take (`MCP_TOOL_TIMEOUT`): longer than
     /// CCProxy waits for the client's result, so CCProxy's limit is the one that applies.
     pub tool_timeout: Duration,
+    /// Leave out the user's settings (`--setting-sources project,local`): they point Claude
+    /// Code at CCProxy ([`crate::client_setup::claude_code_points_at_ccproxy`]).
+    pub skip_user_settings: bool,
 }
 
 /// System prompts longer than this go to the CLI in a file (`--system-prompt-file`): on the
@@ -75,6 +78,10 @@ impl Settings {
         let mut args: Vec<String> = ["--output-format", "stream-json", "--verbose"]
             .map(String::from)
             .to_vec();
+        if self.skip_user_settings {
+            args.push("--setting-sources".into());
+            args.push("project,local".into());
+        }
         match system_prompt {
             PromptArg::Inline(text) => {
                 args.push("--system-prompt".into());

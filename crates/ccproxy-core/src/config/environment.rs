@@ -17,6 +17,8 @@ pub struct Environment {
     pub data_dir: Option<PathBuf>,
     /// Claude Code's directory: `$CLAUDE_CONFIG_DIR`, default `~/.claude`.
     pub claude_dir: Option<PathBuf>,
+    /// The Codex CLI's directory: `$CODEX_HOME`, default `~/.codex` (for client setup).
+    pub codex_dir: Option<PathBuf>,
     /// The directories of `$PATH`, where the `claude` CLI is looked for.
     pub path: Vec<PathBuf>,
     /// `$USER`: the account of Claude Code's macOS Keychain item.
@@ -49,6 +51,9 @@ impl Environment {
             claude_dir: var("CLAUDE_CONFIG_DIR")
                 .map(PathBuf::from)
                 .or_else(|| home.as_ref().map(|h| h.join(".claude"))),
+            codex_dir: var("CODEX_HOME")
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".codex"))),
             path: var("PATH")
                 .map(|p| std::env::split_paths(&p).collect())
                 .unwrap_or_default(),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod billing;
+mod client_setup;
 mod connections;
 mod credentials;
 mod lifecycle;
