@@ -486,6 +486,74 @@ async fn codex_exec(codex: &Path, base: &str, prompt: &str, extra: &[&str]) -> S
     stdout
 }
 
+/// One-click setup for the Codex CLI: CCProxy writes its provider into Codex's own
+/// `~/.codex/config.toml` (the user's lines kept), the real Codex CLI with no other
+/// configuration (no key in its environment: the token is in the file) answers through it, and
+/// the restore gives the file back byte for byte.
+#[tokio::test]
+async fn codex_cli_set_up_in_one_click() {
+    let Some(codex) = tool(
+        "CCPROXY_TEST_CODEX",
+        repo().join("tests/e2e/node_modules/.bin/codex"),
+    ) else {
+        return;
+    };
+    let mock = Mock::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".codex/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let mine = "# my settings\nmodel = \"gpt-4o\"\n";
+    std::fs::write(&config, mine).unwrap();
+    let served = serve_for_clients(home.path(), &mock).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/client-setup/codex", served.addr);
+    let r = http
+        .post(&url)
+        .header("x-api-key", TOKEN)
+        .json(&json!({"mode": "api"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.starts_with(mine), "{written}");
+
+    let codex = codex.to_path_buf();
+    let dir = home.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(codex)
+            .args(["exec", "--skip-git-repo-check", "say hi"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &dir)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(&"x".repeat(64)),
+        "codex failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!mock.requests().is_empty());
+
+    let r = http
+        .delete(&url)
+        .header("x-api-key", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let restored: Value = r.json().await.unwrap();
+    assert_eq!(restored["exact"], true, "{restored}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), mine);
+    served.terminate().await;
+}
+
 /// Codex CLI with its default configuration through API mode's Responses API: a plain prompt,
 /// a tool round trip (the mock asks for `exec_command`; Codex runs `echo hi` and sends the
 /// output back), reasoning effort high with a tool round trip, and an attached image — Codex's
