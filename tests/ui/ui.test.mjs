@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -294,6 +294,31 @@ test("extra usage: the guard's banner, the owner's override, the alerts and who 
   errors = errors.filter((e) => !/429/.test(e)); // the refused request above, as the browser reports it
   noConsoleErrors();
   await shot("dashboard-extra-usage");
+});
+
+test("one-click setup: the owner previews, applies and restores Claude Code's settings file", async () => {
+  // The owner key is kept from the owner test above.
+  const file = join(home, ".claude", "settings.json");
+  mkdirSync(join(home, ".claude"), { recursive: true });
+  const mine = '{\n  "model": "opus"\n}\n';
+  writeFileSync(file, mine);
+  errors = [];
+  await open("connect", "#setup-claude-code-apply");
+  assert.match(await page.textContent("#setup-claude-code-changes"), /env\.ANTHROPIC_BASE_URL/);
+  assert.match(await page.textContent("#setup-claude-code-changes"), new RegExp(`${base()}/api`));
+  await page.click("#setup-claude-code-apply");
+  await page.waitForSelector("#setup-claude-code-restore");
+  assert.match(await page.textContent("#setup-claude-code-state"), /Uses CCProxy/);
+  const written = JSON.parse(readFileSync(file, "utf8"));
+  assert.equal(written.model, "opus");
+  assert.equal(written.env.ANTHROPIC_BASE_URL, `${base()}/api`);
+  await shot("connect-setup");
+  await page.click("#setup-claude-code-restore");
+  await page.waitForSelector("#setup-claude-code-apply");
+  assert.match(await page.textContent("#setup-claude-code-result"), /back to exactly/);
+  assert.equal(readFileSync(file, "utf8"), mine);
+  assert.ok(existsSync(file));
+  noConsoleErrors();
 });
 
 test("an API token is generated, shown once, required, then removed", async () => {
