@@ -173,6 +173,14 @@ impl Format {
             Format::Toml => toml_text::remove_if_empty(text, key).map_err(|e| e.to_string()),
         }
     }
+    /// The text with `w`'s key as it was before CCProxy wrote it (its old value, or gone).
+    fn put_back(self, text: &str, w: &Written) -> Result<String, String> {
+        let path: Vec<&str> = w.key.iter().map(String::as_str).collect();
+        match &w.before {
+            Some(before) => self.set(text, &path, before),
+            None => self.remove(text, &path),
+        }
+    }
     /// Whether the object (table) at `path` is in the text.
     fn exists(self, text: &str, path: &[&str]) -> bool {
         match self {
@@ -495,12 +503,7 @@ impl Setup {
             .cloned()
             .collect();
         for w in &stale {
-            let path: Vec<&str> = w.key.iter().map(String::as_str).collect();
-            text = match &w.before {
-                Some(before) => format.set(&text, &path, before),
-                None => format.remove(&text, &path),
-            }
-            .map_err(unreadable)?;
+            text = format.put_back(&text, w).map_err(unreadable)?;
         }
         record
             .keys
@@ -576,11 +579,7 @@ impl Setup {
                         }
                         continue;
                     }
-                    text = match &w.before {
-                        Some(before) => format.set(&text, &path, before),
-                        None => format.remove(&text, &path),
-                    }
-                    .map_err(unreadable)?;
+                    text = format.put_back(&text, w).map_err(unreadable)?;
                 }
                 for parent in &record.created {
                     let path: Vec<&str> = parent.iter().map(String::as_str).collect();

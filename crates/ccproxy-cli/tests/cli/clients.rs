@@ -460,16 +460,26 @@ async fn codex_exec(codex: &Path, base: &str, prompt: &str, extra: &[&str]) -> S
     ];
     args.extend_from_slice(extra);
     args.push(prompt);
-    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    run_codex(codex, home.path(), &args, &[("CCPROXY_KEY", TOKEN)]).await
+}
+
+/// Runs the Codex CLI with `args` in `home` (its `HOME` and working directory), with nothing of
+/// this process's environment but `PATH` and `env`; its output, once it succeeded.
+async fn run_codex(codex: &Path, home: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let codex = codex.to_path_buf();
-    let dir = home.path().to_path_buf();
+    let dir = home.to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(codex)
             .args(&args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &dir)
-            .env("CCPROXY_KEY", TOKEN)
+            .envs(env)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .output()
@@ -518,27 +528,14 @@ async fn codex_cli_set_up_in_one_click() {
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(written.starts_with(mine), "{written}");
 
-    let codex = codex.to_path_buf();
-    let dir = home.path().to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(codex)
-            .args(["exec", "--skip-git-repo-check", "say hi"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &dir)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains(&"x".repeat(64)),
-        "codex failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_codex(
+        &codex,
+        home.path(),
+        &["exec", "--skip-git-repo-check", "say hi"],
+        &[],
+    )
+    .await;
+    assert!(stdout.contains(&"x".repeat(64)), "{stdout}");
     assert!(!mock.requests().is_empty());
 
     let r = http
