@@ -10,6 +10,8 @@ fn main() {
             "start_server",
             "stop_server",
             "copy_snippet",
+            "launch_at_login",
+            "set_launch_at_login",
         ]),
     ))
     .expect("tauri-build");

@@ -673,7 +673,32 @@ pages.settings = async (main) => {
       h("p", { id: "settings-owner", class: "muted" }, "Only the server's owner may change settings: open this page from the tray app, or run ",
         h("code", {}, "ccproxy ui"), ".") : null,
     h("div", { class: "grid" }, fields), h("div", { class: "row" }, save), result));
+  const desktop = await desktopCard();
+  if (desktop) main.append(desktop);
 };
+
+/** The desktop app's own settings, shown only in its window (where its commands can be invoked). */
+async function desktopCard() {
+  const invoke = window.__TAURI__?.core?.invoke;
+  if (!invoke) return null;
+  const note = h("p", { id: "launch-result", role: "status", class: "muted" });
+  const input = h("input", { id: "set-launch-at-login", type: "checkbox" });
+  try { input.checked = await invoke("launch_at_login"); } catch (e) { note.textContent = String(e); input.disabled = true; }
+  input.onchange = async () => {
+    input.disabled = true;
+    try {
+      input.checked = await invoke("set_launch_at_login", { on: input.checked });
+      note.textContent = input.checked ? "CCProxy starts in the tray when you log in." : "CCProxy no longer starts when you log in.";
+    } catch (e) {
+      input.checked = !input.checked;
+      note.textContent = String(e);
+    }
+    input.disabled = false;
+  };
+  return card("Desktop app",
+    h("div", { class: "grid" }, h("div", {}, h("label", { for: "set-launch-at-login" }, "Launch at login (in the tray, without opening this window)"), input)),
+    note);
+}
 
 // ---------------------------------------------------------------- routing
 

@@ -5,13 +5,16 @@
 //! - The window is created when asked for and destroyed when closed, so no WebView is kept alive
 //!   while only the tray shows; the app keeps running in the tray until **Quit**, which stops the
 //!   server gracefully.
-//! - App settings (whether to start the server at launch, a check item in the menu; the last
-//!   window size) live in the `tauri-plugin-store` file `settings.json`; server settings live in
-//!   the same config file as `ccproxy serve`'s, edited on the UI's Settings page.
+//! - App settings (whether to start the server at launch and whether to restore client settings
+//!   on Quit, check items in the menu; the last window size) live in the `tauri-plugin-store`
+//!   file `settings.json`; launch at login is the OS's own entry ([`launch`]); server settings
+//!   live in the same config file as `ccproxy serve`'s, edited on the UI's Settings page.
 //! - Without a tray host (some Linux desktops) the window opens at launch, so the app is never
 //!   unreachable.
 
+pub mod clients;
 pub mod host;
+pub mod launch;
 pub mod tray;
 
 use host::{Host, Status};
@@ -20,7 +23,8 @@ use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, Wind
 use tauri_plugin_shell::ShellExt;
 use tauri_plugin_store::StoreExt;
 
-const STORE: &str = "settings.json";
+/// The app's own settings file (tauri-plugin-store).
+pub(crate) const STORE: &str = "settings.json";
 
 /// Opens (or focuses) the window on the server's web UI, at `page` (`status`, `dashboard`, …),
 /// as its owner (the link carries the owner key: settings can be changed from the window).
@@ -104,6 +108,22 @@ pub async fn on_menu(app: &AppHandle, id: &str) {
             app.exit(0);
             return;
         }
+        tray::QUIT_AND_RESTORE => {
+            clients::restore_all(app);
+            host.stop().await;
+            app.exit(0);
+            return;
+        }
+        tray::RESTORE_ON_QUIT => clients::toggle_restore_on_quit(app),
+        tray::LAUNCH_AT_LOGIN => {
+            // The check item toggled itself; the entry decides, and the refresh shows it.
+            let _ = launch::set(app, !launch::is_on(app));
+        }
+        other if clients::of_item(other).is_some() => {
+            if let Some(client) = clients::of_item(other) {
+                clients::toggle(app, &host, client).await;
+            }
+        }
         tray::ALLOW_EXTRA_USAGE => {
             // The owner's one-click override, time-limited to the window's reset; chosen again,
             // it ends.
@@ -165,6 +185,21 @@ async fn copy_snippet(app: AppHandle, id: String) -> Option<String> {
     tray::copy_snippet(&app, &id).await
 }
 
+/// `invoke("launch_at_login")`: whether the app launches at login.
+#[tauri::command]
+fn launch_at_login(app: AppHandle) -> bool {
+    launch::is_on(&app)
+}
+
+/// `invoke("set_launch_at_login", {on})`: turns it on or off (the Settings page's switch);
+/// returns the state now.
+#[tauri::command]
+async fn set_launch_at_login(app: AppHandle, on: bool) -> Result<bool, String> {
+    let now = launch::set(&app, on);
+    tray::refresh(&app).await;
+    now
+}
+
 /// Whether a tray host is there to show the icon: a StatusNotifierItem watcher on the session
 /// bus, or an XEmbed system tray on the X display (what libayatana-appindicator falls back to).
 /// Elsewhere than Linux there always is one. Call on the main thread, at start-up (it reads the
@@ -222,14 +257,22 @@ fn xembed_tray() -> bool {
 pub fn run() {
     let _ = tracing_subscriber_init();
     let host = Host::new();
+    let args: Vec<String> = std::env::args().collect();
+    let at_login = launch::launched_at_login(&args);
     // Without its app the program has nothing to run: failing to build it ends the process
     // with Tauri's reason, as every Tauri app does.
     #[allow(clippy::expect_used)]
     let app = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            // Launched again, the app shows itself (so it can always be reopened, tray icon or
+            // not); a second login entry's launch does not.
+            if launch::launched_at_login(&args) {
+                return;
+            }
             let app = app.clone();
             tauri::async_runtime::spawn(async move { open_window(&app, "status").await });
         }))
+        .plugin(launch::plugin())
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_clipboard_manager::init())
@@ -239,7 +282,9 @@ pub fn run() {
             server_status,
             start_server,
             stop_server,
-            copy_snippet
+            copy_snippet,
+            launch_at_login,
+            set_launch_at_login
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -249,15 +294,22 @@ pub fn run() {
                 .and_then(|s| s.get("auto_start"))
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true);
-            tray::create(&handle, auto_start)?;
+            let choices = tray::Choices {
+                auto_start,
+                launch_at_login: launch::is_on(&handle),
+                restore_on_quit: clients::restore_on_quit(&handle),
+            };
+            tray::create(&handle, &choices)?;
             let tray_host = tray_host_present();
-            if !tray_host {
+            // At login the tray host may not be up yet: the app stays in the tray regardless
+            // (the icon shows once the host is; launching the app again opens the window).
+            if !tray_host && !at_login {
                 tracing::warn!("no system tray to show the icon in: opening the window instead");
             }
             // Read once, at start-up.
             #[allow(clippy::disallowed_methods)]
             let window_asked = std::env::var_os("CCPROXY_OPEN_WINDOW").is_some();
-            let show_window = !tray_host || window_asked;
+            let show_window = !at_login && (!tray_host || window_asked);
             tauri::async_runtime::spawn(async move {
                 if auto_start {
                     handle.state::<Arc<Host>>().inner().start().await;
@@ -267,7 +319,12 @@ pub fn run() {
                     open_window(&handle, "status").await;
                 }
                 // Tests wait for this line (start-up is done, the server started or not).
-                tracing::info!(server_started = auto_start, "ready");
+                tracing::info!(
+                    server_started = auto_start,
+                    at_login,
+                    window = show_window,
+                    "ready"
+                );
                 // The menu's login, quota and CLI lines follow the server; its new alerts
                 // become desktop notifications.
                 let mut seen = 0;
@@ -304,6 +361,9 @@ pub fn run() {
             }
         }
         if let RunEvent::Exit = event {
+            if clients::restore_on_quit(app) {
+                clients::restore_all(app);
+            }
             let host = app.state::<Arc<Host>>().inner().clone();
             tauri::async_runtime::block_on(async move {
                 host.stop().await;

@@ -3,15 +3,20 @@
 //! dashboard. The menu is rebuilt from the server's state every few seconds and after every
 //! action; the icon's colour follows the state (running, stopped, running without a usable
 //! login, a quota window past its alert threshold or extra usage in use), and the tooltip shows
-//! the 5-hour utilization at a glance.
+//! the 5-hour utilization at a glance. One-click client setup ([`crate::clients`]) and launch at
+//! login ([`crate::launch`]) are here too; on platforms whose tray reports clicks (Windows,
+//! macOS) a left click opens the window and the right click the menu, while Linux trays always
+//! show the menu (and the tooltip only where the tray host supports one).
 
 use crate::host::{Host, Status};
+use ccproxy_core::client_setup::Client;
 use std::sync::Arc;
 use tauri::image::Image;
+use tauri::menu::CheckMenuItem;
 use tauri::menu::{
     CheckMenuItemBuilder, Menu, MenuBuilder, MenuItem, MenuItemBuilder, Submenu, SubmenuBuilder,
 };
-use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
@@ -38,6 +43,8 @@ pub struct Snapshot {
     pub extra_usage_allowed: bool,
     pub cli: String,
     pub token: Option<String>,
+    /// The clients CCProxy has set up (one-click client setup).
+    pub clients: Vec<Client>,
 }
 
 pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
@@ -56,6 +63,7 @@ pub async fn snapshot(host: &Arc<Host>) -> Snapshot {
         login: "Not logged in".into(),
         billing: "Last request: –".into(),
         cli: "Claude Code CLI: –".into(),
+        clients: crate::clients::set_up(),
         ..Snapshot::default()
     };
     let read = host
@@ -195,6 +203,10 @@ pub struct Items {
     copy: Submenu<Wry>,
     dashboard: MenuItem<Wry>,
     login: MenuItem<Wry>,
+    /// "Use CCProxy in X" / "Stop using CCProxy in X", per client.
+    clients: Vec<(Client, MenuItem<Wry>)>,
+    launch_at_login: CheckMenuItem<Wry>,
+    quit_and_restore: MenuItem<Wry>,
     /// The information lines last shown.
     shown: String,
 }
@@ -205,7 +217,31 @@ pub const AUTO_START: &str = "auto-start";
 /// The "Allow extra usage until the reset" / "Stop allowing extra usage" item's id.
 pub const ALLOW_EXTRA_USAGE: &str = "allow-extra-usage";
 
-fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> {
+/// The "Launch at login" check item's id.
+pub const LAUNCH_AT_LOGIN: &str = "launch-at-login";
+
+/// The "Restore client settings on Quit" check item's id.
+pub const RESTORE_ON_QUIT: &str = "restore-on-quit";
+
+/// The "Quit and restore client settings" item's id.
+pub const QUIT_AND_RESTORE: &str = "quit-and-restore";
+
+/// What the start-up state of the menu's check items is.
+pub struct Choices {
+    pub auto_start: bool,
+    pub launch_at_login: bool,
+    pub restore_on_quit: bool,
+}
+
+fn client_text(client: Client, set_up: bool) -> String {
+    if set_up {
+        format!("Stop using CCProxy in {}", client.name())
+    } else {
+        format!("Use CCProxy in {}", client.name())
+    }
+}
+
+fn menu(app: &AppHandle, choices: &Choices) -> tauri::Result<(Menu<Wry>, Items)> {
     let info = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).enabled(false).build(app);
     let mut copy = SubmenuBuilder::with_id(app, "copy", "Copy env snippet").enabled(false);
     for (id, label, _) in snippets("127.0.0.1:8000", None) {
@@ -232,9 +268,27 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
         copy: copy.build()?,
         dashboard: MenuItemBuilder::with_id("dashboard", "Open dashboard").build(app)?,
         login: MenuItemBuilder::with_id("login", "Log in…").build(app)?,
+        clients: Client::ALL
+            .into_iter()
+            .map(|c| {
+                MenuItemBuilder::with_id(crate::clients::item_id(c), client_text(c, false))
+                    .enabled(false)
+                    .build(app)
+                    .map(|item| (c, item))
+            })
+            .collect::<tauri::Result<_>>()?,
+        launch_at_login: CheckMenuItemBuilder::with_id(LAUNCH_AT_LOGIN, "Launch at login")
+            .checked(choices.launch_at_login)
+            .build(app)?,
+        quit_and_restore: MenuItemBuilder::with_id(
+            QUIT_AND_RESTORE,
+            "Quit and restore client settings",
+        )
+        .enabled(false)
+        .build(app)?,
         shown: String::new(),
     };
-    let menu = MenuBuilder::new(app)
+    let mut menu = MenuBuilder::new(app)
         .item(&items.status)
         .item(&items.start)
         .item(&items.stop)
@@ -249,12 +303,25 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
         .item(&items.dashboard)
         .item(&items.login)
         .item(&MenuItemBuilder::with_id("logs", "Open logs folder").build(app)?)
+        .separator();
+    for (_, item) in &items.clients {
+        menu = menu.item(item);
+    }
+    let menu = menu
+        .separator()
         .item(
             &CheckMenuItemBuilder::with_id(AUTO_START, "Start server at launch")
-                .checked(auto_start)
+                .checked(choices.auto_start)
+                .build(app)?,
+        )
+        .item(&items.launch_at_login)
+        .item(
+            &CheckMenuItemBuilder::with_id(RESTORE_ON_QUIT, "Restore client settings on Quit")
+                .checked(choices.restore_on_quit)
                 .build(app)?,
         )
         .separator()
+        .item(&items.quit_and_restore)
         .item(&MenuItemBuilder::with_id("quit", "Quit").build(app)?)
         .build()?;
     Ok((menu, items))
@@ -263,7 +330,7 @@ fn menu(app: &AppHandle, auto_start: bool) -> tauri::Result<(Menu<Wry>, Items)> 
 impl Items {
     /// Shows `s`; returns the menu's information lines when they changed (the app logs them,
     /// so what the menu says is on record, and the tray test reads it).
-    fn show(&mut self, s: &Snapshot) -> tauri::Result<Option<String>> {
+    fn show(&mut self, s: &Snapshot, launch_at_login: bool) -> tauri::Result<Option<String>> {
         self.status.set_text(&s.status)?;
         self.start.set_enabled(!s.running)?;
         self.stop.set_enabled(s.running)?;
@@ -289,6 +356,25 @@ impl Items {
         self.login
             .set_text(if s.logged_in { "Log out" } else { "Log in…" })?;
         self.login.set_enabled(s.running)?;
+        for (client, item) in &self.clients {
+            let set_up = s.clients.contains(client);
+            item.set_text(client_text(*client, set_up))?;
+            // Restoring needs no server; setting up writes the running server's address.
+            item.set_enabled(set_up || s.running)?;
+        }
+        self.launch_at_login.set_checked(launch_at_login)?;
+        self.quit_and_restore.set_enabled(!s.clients.is_empty())?;
+        let clients = if s.clients.is_empty() {
+            "Clients set up: none".to_string()
+        } else {
+            let names: Vec<_> = s.clients.iter().map(|c| c.name()).collect();
+            format!("Clients set up: {}", names.join(", "))
+        };
+        let launch = if launch_at_login {
+            "Launch at login: on"
+        } else {
+            "Launch at login: off"
+        };
         let lines = [
             s.status.as_str(),
             s.login.as_str(),
@@ -296,6 +382,8 @@ impl Items {
             s.billing.as_str(),
             allow,
             s.cli.as_str(),
+            clients.as_str(),
+            launch,
         ]
         .join(" | ");
         if lines == self.shown {
@@ -322,13 +410,27 @@ fn icon(s: &Snapshot) -> Image<'static> {
 }
 
 /// Creates the tray icon and its menu; the items are kept in the app's state.
-pub fn create(app: &AppHandle, auto_start: bool) -> tauri::Result<TrayIcon> {
-    let (menu, items) = menu(app, auto_start)?;
+pub fn create(app: &AppHandle, choices: &Choices) -> tauri::Result<TrayIcon> {
+    let (menu, items) = menu(app, choices)?;
     app.manage(std::sync::Mutex::new(items));
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(&Snapshot::default()))
         .tooltip("CCProxy")
         .menu(&menu)
+        .show_menu_on_left_click(false)
+        .on_tray_icon_event(|tray, event| {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
+                let app = tray.app_handle().clone();
+                tauri::async_runtime::spawn(
+                    async move { crate::open_window(&app, "status").await },
+                );
+            }
+        })
         .on_menu_event(|app, event| {
             let app = app.clone();
             let id = event.id().as_ref().to_string();
@@ -341,9 +443,10 @@ pub fn create(app: &AppHandle, auto_start: bool) -> tauri::Result<TrayIcon> {
 pub async fn refresh(app: &AppHandle) {
     let host = app.state::<Arc<Host>>().inner().clone();
     let s = snapshot(&host).await;
+    let launch_at_login = crate::launch::is_on(app);
     if let Some(items) = app.try_state::<std::sync::Mutex<Items>>() {
         let mut items = items.lock().unwrap_or_else(|e| e.into_inner());
-        match items.show(&s) {
+        match items.show(&s, launch_at_login) {
             Ok(Some(lines)) => tracing::info!("tray: {lines}"),
             Ok(None) => {}
             Err(e) => tracing::warn!("tray menu: {e}"),

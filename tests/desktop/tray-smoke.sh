@@ -3,9 +3,12 @@
 # with xdotool like a user: Stop closes the port, Start reopens it, Copy env puts the snippet on
 # the clipboard; a request billed to extra usage (the mock upstream's reading) shows in the menu's
 # quota and "Last request" lines, becomes a desktop notification (seen on the session bus) and
-# blocks the next request until "Allow extra usage until the reset" in the menu; Quit exits with
-# no process left. Then, with no tray host, the window opens
-# instead. Screenshots go to $SHOTS. Run inside a D-Bus session with $DISPLAY set (see
+# blocks the next request until "Allow extra usage until the reset" in the menu; "Use CCProxy in
+# Claude Code / Codex CLI" writes the client's settings and "Stop using", "Quit and restore
+# client settings" and Quit with "Restore client settings on Quit" put them back byte for byte;
+# "Launch at login" writes and removes the XDG autostart entry; Quit exits with no process left.
+# Then, with no tray host, the app started by the login entry stays hidden (launching it again
+# opens the window), and a plain launch opens the window instead. Screenshots go to $SHOTS. Run inside a D-Bus session with $DISPLAY set (see
 # scripts/test-desktop.sh).
 # Usage: tray-smoke.sh <ccproxy-desktop binary> <port> <shots dir> <mock-upstream binary>
 #
@@ -126,10 +129,38 @@ wait_for "the override" logged "$shots/app.log" 'extra usage allowed from the tr
 wait_for "the menu to offer ending it" logged "$shots/app.log" 'tray: .*| Stop allowing extra usage |'
 echo "ok: the guard blocked the next request; the menu's override let it through"
 
-menu Up Up Return           # "Start server at launch": off
+# One-click client setup. Counted from the menu's end, the enabled items are: Quit, [Quit and
+# restore client settings, while a client is set up], Restore client settings on Quit, Launch at
+# login, Start server at launch, Use CCProxy in Codex CLI, Use CCProxy in Claude Code.
+settings="$home/.claude/settings.json" codex="$home/.codex/config.toml"
+mkdir -p "$home/.claude"
+printf '{\n  "model": "opus",\n  "env": {"FOO": "1"},\n  "permissions": {"allow": []}\n}\n' > "$settings"
+cp "$settings" "$shots/settings.before.json"
+menu Up Up Up Up Up Up Return      # Use CCProxy in Claude Code
+wait_for "Claude Code's settings to point at CCProxy" \
+  grep -q "\"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:$port/api\"" "$settings"
+grep -q '"FOO": "1"' "$settings" || fail "the user's own env key was lost: $(cat "$settings")"
+wait_for "the menu to show it" logged "$shots/app.log" 'tray: .*| Clients set up: Claude Code |'
+wait_for "a notification about it" grep -q 'Claude Code now uses CCProxy' "$shots/notifications.log"
+same_as_before() { cmp -s "$shots/settings.before.json" "$settings"; }
+menu Up Up Up Up Up Up Up Return   # Stop using CCProxy in Claude Code
+wait_for "Claude Code's settings byte-identical again" same_as_before
+wait_for "the menu to show none" logged "$shots/app.log" 'tray: .*| Clients set up: none |'
+echo "ok: Use / Stop using CCProxy in Claude Code round-trips its settings byte for byte"
+
+menu Up Up Up Up Return            # "Start server at launch": off
 store="$home/.local/share/dev.ccproxy.app/settings.json"
 wait_for "auto_start stored as false" grep -q '"auto_start": *false' "$store"
 echo "ok: the start-at-launch choice is stored"
+
+menu Up Up Up Up Up Return         # Use CCProxy in Codex CLI (no config.toml yet)
+wait_for "the Codex CLI's provider" grep -q "base_url = \"http://127.0.0.1:$port/api/v1\"" "$codex"
+wait_for "the menu to show it" logged "$shots/app.log" 'tray: .*| Clients set up: Codex CLI |'
+menu Up Up Return                  # Quit and restore client settings
+wait_for "the app to exit on Quit and restore" bash -c "! kill -0 $pid"
+wait "$pid" || fail "the app exited with an error"
+[ ! -e "$codex" ] || fail "Quit and restore left the file CCProxy created: $(cat "$codex")"
+echo "ok: Quit and restore client settings removed the Codex config CCProxy had created"
 
 quit() {
   menu Up Return            # the last item: Quit
@@ -140,11 +171,9 @@ quit() {
     fail "a process is left after Quit: $(pgrep -ax ccproxy-desktop)"
   fi
 }
-quit
-echo "ok: Quit stopped the server and exited, no process left"
 
 # Launched again, it remembers not to start the server; Start from the menu does.
-HOME=$home PORT=$port "$app" > "$shots/app-2.log" 2>&1 &
+HOME=$home PORT=$port env "${upstream[@]}" "$app" > "$shots/app-2.log" 2>&1 &
 pid=$!
 # "ready" comes after the start-up decision: had the server been started, it would answer now.
 wait_for "the app to start" logged "$shots/app-2.log" ' ready'
@@ -153,10 +182,44 @@ wait_for "the tray icon in the panel" docked
 menu Down Return            # the first enabled item: Start server
 wait_health 200
 echo "ok: relaunched stopped, as chosen; Start starts it"
+
+entry="$home/.config/autostart/CCProxy.desktop"
+[ ! -e "$entry" ] || fail "launch at login is on by default"
+menu Up Up Up Return        # Launch at login: on
+wait_for "the autostart entry" grep -q '^Exec=/.*/ccproxy-desktop --at-login$' "$entry"
+wait_for "the menu to show it" logged "$shots/app-2.log" 'tray: .*| Launch at login: on'
+menu Up Up Up Return        # Launch at login: off
+wait_for "the autostart entry to go" bash -c "[ ! -e '$entry' ]"
+menu Up Up Up Return        # on again, for the launch at login below
+wait_for "the autostart entry" grep -q 'ccproxy-desktop --at-login$' "$entry"
+echo "ok: Launch at login adds and removes the XDG autostart entry"
+
+menu Up Up Up Up Up Up Return      # Use CCProxy in Claude Code
+wait_for "Claude Code's settings to point at CCProxy" grep -q 'ANTHROPIC_BASE_URL' "$settings"
+wait_for "the menu to show it" logged "$shots/app-2.log" 'tray: .*| Clients set up: Claude Code |'
+menu Up Up Up Return               # Restore client settings on Quit: on
+wait_for "the choice stored" grep -q '"restore_clients_on_quit": *true' "$store"
 quit
+same_as_before || fail "Quit did not restore Claude Code's settings: $(cat "$settings")"
+echo "ok: with Restore client settings on Quit, Quit restored Claude Code's settings byte for byte"
+echo "ok: Quit stopped the server and exited, no process left"
+
+# No tray host (as at login, before the desktop's tray is up): started by the login entry, the
+# app stays hidden; launching it again opens the window.
+kill "$tray"; wait "$tray" 2>/dev/null || true
+read -r -a at_login < <(sed -n 's/^Exec=//p' "$entry")
+HOME=$home PORT=$port "${at_login[@]}" > "$shots/app-at-login.log" 2>&1 &
+pid=$!
+wait_for "the app to start" logged "$shots/app-at-login.log" ' ready'
+grep -q 'at_login=true window=false' "$shots/app-at-login.log" || fail "started at login, it meant to open the window"
+if xdotool search --onlyvisible --name '^CCProxy$' >/dev/null 2>&1; then fail "started at login, the window opened"; fi
+HOME=$home PORT=$port "$app" > "$shots/app-again.log" 2>&1 || fail "the second launch failed"
+wait_for "the window (launched again)" xdotool search --onlyvisible --name '^CCProxy$'
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+wait_for "the window to close" bash -c "! xdotool search --onlyvisible --name '^CCProxy\$'"
+echo "ok: started at login it stays hidden; launching it again opens the window"
 
 # No tray host: the window opens, so the app is never unreachable.
-kill "$tray"; wait "$tray" 2>/dev/null || true
 HOME=$home PORT=$port "$app" > "$shots/app-no-tray.log" 2>&1 &
 pid=$!
 wait_health 200

@@ -1,14 +1,18 @@
 // The real app window through WebDriver: tauri-driver + WebKitWebDriver (webkit2gtk-driver)
 // launch the built app, whose window shows the server's web UI; the test invokes the app's own
 // Tauri commands from the page (stop and start the server) and checks the port closes and
-// reopens, and that the UI in the window renders.
+// reopens, and that the UI in the window renders. On the Settings page, the window's own
+// "Launch at login" switch writes the XDG autostart entry (which starts the app with
+// --at-login) and removes it again.
 //
 // Usage: node webdriver.mjs <absolute path of the ccproxy-desktop binary> <port>
 // Needs a display (Xvfb) and tauri-driver on PATH; exits non-zero on the first failure.
 
 import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
-import { writeFileSync, mkdirSync } from "node:fs";
+import { writeFileSync, mkdirSync, existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 
 const [app, port, shots] = process.argv.slice(2);
 const driverPort = 4444;
@@ -81,6 +85,27 @@ try {
   const started = await invoke("start_server");
   assert.equal(started.state, "running", JSON.stringify(started));
   await until("the port to reopen", async () => (await health()) === 200);
+
+  // Launch at login, from the Settings page in the window (off by default).
+  const entry = join(homedir(), ".config", "autostart", "CCProxy.desktop");
+  assert.equal(existsSync(entry), false, "launch at login must be off by default");
+  assert.equal(await invoke("launch_at_login"), false);
+  await wd("POST", `${s}/url`, { url: `http://127.0.0.1:${port}/settings` });
+  const find = async (css) => (await wd("POST", `${s}/element`, { using: "css selector", value: css }))[ELEMENT];
+  let toggle;
+  await until("the launch-at-login switch", async () => (toggle = await find("#set-launch-at-login")));
+  await wd("POST", `${s}/element/${toggle}/click`, {});
+  await until("the autostart entry", async () => existsSync(entry));
+  const desktop = readFileSync(entry, "utf8");
+  assert.ok(desktop.split("\n").some((l) => l.startsWith("Exec=/") && l.endsWith("/ccproxy-desktop --at-login")), desktop);
+  await until("the switch to say so", async () => (await wd("GET", `${s}/element/${await find("#launch-result")}/text`)).includes("starts in the tray"));
+  assert.equal(await invoke("launch_at_login"), true);
+  await wd("POST", `${s}/element/${await find("#set-launch-at-login")}/click`, {});
+  await until("the autostart entry to go", async () => !existsSync(entry));
+  assert.equal(await invoke("launch_at_login"), false);
+  console.log("ok: the Settings switch adds and removes the launch-at-login entry");
+  await wd("POST", `${s}/url`, { url: `http://127.0.0.1:${port}/status` });
+
   if (shots) {
     mkdirSync(shots, { recursive: true });
     await wd("POST", `${s}/refresh`, {});

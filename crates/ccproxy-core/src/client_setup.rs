@@ -270,6 +270,8 @@ pub enum SetupError {
     PointsAtItself,
     #[error("{file} cannot be changed safely: {why}; fix or move it, then try again")]
     Unreadable { file: PathBuf, why: String },
+    #[error("CCProxy's server is not running, so there is no address to write; start it first")]
+    NoServer,
     #[error("CCProxy has not set up {0}, so there is nothing to restore")]
     NotApplied(&'static str),
     #[error("cannot write {path}: {message}")]
@@ -314,7 +316,8 @@ pub struct Restored {
 #[derive(Debug, Clone)]
 pub struct Setup {
     env: crate::config::Environment,
-    origin: String,
+    /// The address written into clients' files; `None` for [`Setup::offline`].
+    origin: Option<String>,
     token: Option<String>,
 }
 
@@ -323,7 +326,21 @@ const MASK: &str = "•••• (hidden)";
 impl Setup {
     /// For a server reached at `origin` (`http://127.0.0.1:8000`) whose clients send `token`.
     pub fn new(env: crate::config::Environment, origin: String, token: Option<String>) -> Self {
-        Self { env, origin, token }
+        Self {
+            env,
+            origin: Some(origin),
+            token,
+        }
+    }
+
+    /// A setup with no server to point clients at (the app's server is stopped): it reads and
+    /// restores what was set up, and refuses to apply or preview ([`SetupError::NoServer`]).
+    pub fn offline(env: crate::config::Environment) -> Self {
+        Self {
+            env,
+            origin: None,
+            token: None,
+        }
     }
 
     /// The setup for a running server: its loopback address and its API token.
@@ -441,7 +458,8 @@ impl Setup {
         if client == Client::ClaudeCode && mode == Mode::Sdk {
             return Err(SetupError::PointsAtItself);
         }
-        Ok(client.entries(&self.origin, mode, self.token.as_deref()))
+        let origin = self.origin.as_deref().ok_or(SetupError::NoServer)?;
+        Ok(client.entries(origin, mode, self.token.as_deref()))
     }
 
     /// Writes CCProxy's keys into `client`'s file (creating it if needed), keeping a record to
@@ -771,6 +789,27 @@ mod tests {
         let restored = s.restore(Client::ClaudeCode).unwrap();
         assert!(restored.exact);
         assert!(!file.exists());
+    }
+
+    #[test]
+    fn offline_it_restores_what_a_server_set_up_and_refuses_to_apply() {
+        let home = tempfile::tempdir().unwrap();
+        let file = home.path().join(".codex/config.toml");
+        write(&file, "model = \"o3\"\n");
+        let online = setup(home.path(), Some("tok-1"));
+        online.apply(Client::Codex, Mode::Sdk).unwrap();
+        let offline = Setup::offline(online.env.clone());
+        assert!(offline.is_recorded(Client::Codex));
+        assert!(matches!(
+            offline.apply(Client::ClaudeCode, Mode::Api),
+            Err(SetupError::NoServer)
+        ));
+        assert!(!home.path().join(".claude/settings.json").exists());
+        let restored = offline.restore_all();
+        assert_eq!(restored.len(), 1);
+        assert!(restored[0].as_ref().unwrap().exact);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "model = \"o3\"\n");
+        assert!(!offline.is_recorded(Client::Codex));
     }
 
     #[test]

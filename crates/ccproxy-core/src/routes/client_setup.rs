@@ -20,6 +20,8 @@ fn error(e: SetupError) -> Response {
     let kind = match e {
         SetupError::NotApplied(_) => ErrorKind::NotFound,
         SetupError::Write { .. } => ErrorKind::Internal,
+        // A route runs in a server, so it always has an address; kept for completeness.
+        SetupError::NoServer => ErrorKind::Unavailable,
         SetupError::NoFile(_)
         | SetupError::NoRecord
         | SetupError::PointsAtItself
