@@ -1,38 +1,64 @@
 #!/usr/bin/env bash
-# Measures the desktop app (release build) under Xvfb with a tray host: start-up to a listening
-# server, idle RSS and CPU over 20 s with the window closed and with it open (the app's process
-# plus WebKit's helper processes), and the .deb's size. Run after scripts/build-deb.sh, in a
-# D-Bus session (dbus-run-session -- scripts/measure-desktop.sh).
+# Measures the desktop app (release build) under Xvfb with `trayer` as the tray host: start-up to
+# a listening server, then memory as people experience it — RSS, PSS (proportional: shared pages
+# split between the processes sharing them) and USS (private: what quitting the app would free),
+# from /proc/<pid>/smaps_rollup, summed over the app and WebKit's helper processes — and CPU, idle
+# with the window closed, with it open, and closed again; with SOAK_MINUTES=N, a sample a minute
+# for N minutes with the window closed (growth shows as a rising USS). Also the .deb's size, if
+# built. Run after `cargo build --release -p ccproxy-desktop` (or scripts/build-deb.sh), in a
+# D-Bus session: dbus-run-session -- scripts/measure-desktop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 app="$PWD/target/release/ccproxy-desktop"
-display=:97
-Xvfb $display -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+IDLE=${IDLE:-20}
+display=:$((80 + RANDOM % 9))
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb=$!
 export DISPLAY=$display
-sleep 1
+until xdpyinfo >/dev/null 2>&1; do sleep 0.05; done
 trayer --edge top --align right --widthtype request --height 32 &
 tray=$!
 home=$(mktemp -d)
 trap 'kill $xvfb $tray 2>/dev/null || true; pkill -x ccproxy-desktop || true; rm -rf "$home"' EXIT
-sleep 1
+until xdotool search --name '^panel$' >/dev/null 2>&1; do sleep 0.05; done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log="$home/app.log"
 start=$(date +%s%N)
-HOME=$home PORT=$port "$app" >/dev/null 2>&1 &
+HOME=$home PORT=$port "$app" >"$log" 2>&1 &
 pid=$!
-until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.005; done
-echo "start-up to a listening server: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.001; done
+listening=$((($(date +%s%N) - start) / 1000000))
+until grep -q ' ready' "$log"; do sleep 0.01; done
+ready=$((($(date +%s%N) - start) / 1000000))
+echo "start-up: server listening after $listening ms; tray up and ready after $ready ms"
 
-tree() { echo "$pid $(pgrep -P "$pid" | tr '\n' ' ') $(pgrep -f WebKit | tr '\n' ' ')" | tr ' ' '\n' | sort -u | grep .; }
-rss() { local t=0; for p in $(tree); do r=$(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0); t=$((t + ${r:-0})); done; echo "$((t / 1024)) MB"; }
-ticks() { local t=0; for p in $(tree); do s=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); t=$((t + ${s:-0})); done; echo $t; }
-cpu() { local a b; a=$(ticks); sleep 20; b=$(ticks); awk -v d=$((b - a)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f %%\n", d / hz / 20 * 100 }'; }
+tree() { { echo "$pid"; pgrep -P "$pid" || true; pgrep -f 'WebKit(Web|Network)Process' || true; } | sort -u; }
+# RSS / PSS / USS in MB over the tree.
+memory() {
+  local p
+  for p in $(tree); do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done | awk '
+    /^Rss:/ {rss += $2} /^Pss:/ {pss += $2} /^Private_(Clean|Dirty):/ {uss += $2}
+    END {printf "RSS %d MB, PSS %d MB, USS %d MB", rss / 1024, pss / 1024, uss / 1024}'
+}
+ticks() { local t=0 p s; for p in $(tree); do s=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); t=$((t + ${s:-0})); done; echo $t; }
+# Idles $IDLE s (the measurement's window), then prints memory and CPU over it.
+idle() {
+  local a b
+  a=$(ticks); sleep "$IDLE"; b=$(ticks)
+  echo "$(memory), CPU $(awk -v d=$((b - a)) -v hz="$(getconf CLK_TCK)" -v s="$IDLE" 'BEGIN { printf "%.2f %%", d / hz / s * 100 }') ($(tree | wc -l) processes)"
+}
 
-sleep 5
-echo "window closed: RSS $(rss), CPU $(cpu) (processes: $(tree | wc -l))"
-# Open the window the way a second launch does (single instance → the first one opens it).
+echo "window closed:        $(idle)"
+# Open the window the way a second launch does (single instance: the first one opens it).
 HOME=$home PORT=$port "$app" >/dev/null 2>&1 || true
-sleep 5
-echo "window open:   RSS $(rss), CPU $(cpu) (processes: $(tree | wc -l))"
+until xdotool search --onlyvisible --name '^CCProxy$' >/dev/null 2>&1; do sleep 0.05; done
+echo "window open:          $(idle)"
+xdotool search --onlyvisible --name '^CCProxy$' | head -1 | xargs -r -I{} xdotool windowclose {}
+while xdotool search --onlyvisible --name '^CCProxy$' >/dev/null 2>&1; do sleep 0.05; done
+echo "window closed again:  $(idle)"
+for minute in $(seq "${SOAK_MINUTES:-0}"); do
+  sleep 60
+  echo "soak, minute $minute: $(memory)"
+done
 deb=$(ls target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)
-[ -n "$deb" ] && echo ".deb: $(du -k "$deb" | cut -f1) KB ($deb)"
+[ -z "$deb" ] || echo ".deb: $(du -k "$deb" | cut -f1) KB ($deb)"

@@ -154,7 +154,7 @@ pub async fn on_menu(app: &AppHandle, id: &str) {
         }
         _ => {}
     }
-    tray::refresh(app).await;
+    tray::redraw(app).await;
 }
 
 /// `invoke("server_status")`: the server's state.
@@ -259,6 +259,13 @@ pub fn run() {
     let host = Host::new();
     let args: Vec<String> = std::env::args().collect();
     let at_login = launch::launched_at_login(&args);
+    let context = tauri::generate_context!();
+    // The server starts before the GUI: clients can connect while GTK and the tray come up.
+    let auto_start = auto_start_choice(&context.config().identifier);
+    if auto_start {
+        let host = host.clone();
+        tauri::async_runtime::spawn(async move { host.start().await });
+    }
     // Without its app the program has nothing to run: failing to build it ends the process
     // with Tauri's reason, as every Tauri app does.
     #[allow(clippy::expect_used)]
@@ -288,12 +295,6 @@ pub fn run() {
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
-            let auto_start = app
-                .store(STORE)
-                .ok()
-                .and_then(|s| s.get("auto_start"))
-                .and_then(|v| v.as_bool())
-                .unwrap_or(true);
             let choices = tray::Choices {
                 auto_start,
                 launch_at_login: launch::is_on(&handle),
@@ -312,6 +313,7 @@ pub fn run() {
             let show_window = !at_login && (!tray_host || window_asked);
             tauri::async_runtime::spawn(async move {
                 if auto_start {
+                    // Started above, before the GUI; this waits for that start to finish.
                     handle.state::<Arc<Host>>().inner().start().await;
                 }
                 tray::refresh(&handle).await;
@@ -350,7 +352,7 @@ pub fn run() {
                 }
             }
         })
-        .build(tauri::generate_context!())
+        .build(context)
         .expect("building the app");
     app.run(move |app, event| {
         if let RunEvent::ExitRequested { code, api, .. } = &event {
@@ -370,6 +372,18 @@ pub fn run() {
             });
         }
     });
+}
+
+/// "Start server at launch" (on unless the user turned it off), read from the app's store file
+/// before the app (and its store plugin) exists: `<data dir>/<identifier>/settings.json`, the
+/// path `tauri-plugin-store` resolves `STORE` to.
+fn auto_start_choice(identifier: &str) -> bool {
+    dirs::data_dir()
+        .map(|d| d.join(identifier).join(STORE))
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("auto_start").and_then(|v| v.as_bool()))
+        .unwrap_or(true)
 }
 
 /// Shows the server's alerts newer than `seen` as desktop notifications (each alert fires once

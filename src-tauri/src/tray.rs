@@ -23,7 +23,7 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 pub const TRAY_ID: &str = "ccproxy";
 
 /// Everything the menu shows, read from the running server.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     pub status: String,
     pub running: bool,
@@ -209,6 +209,9 @@ pub struct Items {
     quit_and_restore: MenuItem<Wry>,
     /// The information lines last shown.
     shown: String,
+    /// What the menu, icon and tooltip show now (with the launch-at-login state): a refresh that
+    /// finds the same changes nothing, so the idle tray costs no GTK or D-Bus work.
+    last: Option<(Snapshot, bool)>,
 }
 
 /// The "Start server at launch" check item's id.
@@ -287,6 +290,7 @@ fn menu(app: &AppHandle, choices: &Choices) -> tauri::Result<(Menu<Wry>, Items)>
         .enabled(false)
         .build(app)?,
         shown: String::new(),
+        last: None,
     };
     let mut menu = MenuBuilder::new(app)
         .item(&items.status)
@@ -439,21 +443,43 @@ pub fn create(app: &AppHandle, choices: &Choices) -> tauri::Result<TrayIcon> {
         .build(app)
 }
 
-/// Rebuilds the menu and icon from the server's current state.
+/// [`refresh`] that sets every item even if the state looks unchanged: after a menu action,
+/// since a check item toggles itself even when the action behind it then fails.
+pub async fn redraw(app: &AppHandle) {
+    if let Some(items) = app.try_state::<std::sync::Mutex<Items>>() {
+        items.lock().unwrap_or_else(|e| e.into_inner()).last = None;
+    }
+    refresh(app).await;
+}
+
+/// Updates the menu and icon from the server's current state (when it changed).
 pub async fn refresh(app: &AppHandle) {
     let host = app.state::<Arc<Host>>().inner().clone();
     let s = snapshot(&host).await;
     let launch_at_login = crate::launch::is_on(app);
     if let Some(items) = app.try_state::<std::sync::Mutex<Items>>() {
         let mut items = items.lock().unwrap_or_else(|e| e.into_inner());
+        let now = (s, launch_at_login);
+        if items.last.as_ref() == Some(&now) {
+            return;
+        }
+        let (s, launch_at_login) = items.last.insert(now).clone();
         match items.show(&s, launch_at_login) {
             Ok(Some(lines)) => tracing::info!("tray: {lines}"),
             Ok(None) => {}
             Err(e) => tracing::warn!("tray menu: {e}"),
         }
+        drop(items);
+        show_icon(app, &s);
+        return;
     }
+    show_icon(app, &s);
+}
+
+/// Sets the icon's colour and tooltip from `s`.
+fn show_icon(app: &AppHandle, s: &Snapshot) {
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
-        let _ = tray.set_icon(Some(icon(&s)));
+        let _ = tray.set_icon(Some(icon(s)));
         let glance = s
             .five_hour
             .as_deref()
