@@ -2,7 +2,9 @@
 # The desktop app's tests: installs the GTK/WebKit build dependencies and the GUI test tools
 # (Xvfb, trayer, xdotool, xclip, ImageMagick, webkit2gtk-driver, tauri-driver), builds the app,
 # then under Xvfb in a private D-Bus session runs the tray smoke test (tests/desktop/tray-smoke.sh)
-# and the WebDriver test of the real window (tests/desktop/webdriver.mjs). Screenshots go to
+# and the WebDriver test of the real window (tests/desktop/webdriver.mjs), then builds the app
+# with a test update key and runs the updater test against a local update server
+# (tests/desktop/updater.sh). Screenshots go to
 # target/desktop-screenshots/. scripts/test.sh runs this at its end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,7 @@ if [ -z "${CCPROXY_DESKTOP_IN_SESSION:-}" ]; then
       fonts-dejavu-core at-spi2-core curl >/dev/null
   fi
   command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version 2.0.4
+  (cd src-tauri && npm ci --no-audit --no-fund --loglevel=error)  # the Tauri CLI: tauri signer
   cargo clippy --locked -p ccproxy-desktop --all-targets -- -D warnings
   cargo build --locked -p ccproxy-desktop -p ccproxy-mock-upstream
 
@@ -49,3 +52,11 @@ home=$(mktemp -d)
 HOME=$home PORT=$(free_port) CCPROXY_OPEN_WINDOW=1 bash -c \
   'node tests/desktop/webdriver.mjs "$0" "$PORT" "$1"' "$app" "$shots"
 rm -rf "$home"
+
+echo "== the updater against a local update server (a build with a test update key)"
+keys=$(mktemp -d)
+export TAURI="$PWD/src-tauri/node_modules/.bin/tauri" KEY_PASSWORD=test-only
+"$TAURI" signer generate --ci -p "$KEY_PASSWORD" -w "$keys/update.key" >/dev/null
+CCPROXY_UPDATER_PUBKEY=$(cat "$keys/update.key.pub") cargo build --locked -p ccproxy-desktop
+tests/desktop/updater.sh "$app" "$(free_port)" "$shots" "$keys"
+rm -rf "$keys"

@@ -10,12 +10,14 @@
 //!   file `settings.json`; launch at login is the OS's own entry ([`launch`]); server settings
 //!   live in the same config file as `ccproxy serve`'s, edited on the UI's Settings page.
 //! - Without a tray host (some Linux desktops) the window opens at launch, so the app is never
-//!   unreachable.
+//!   unreachable; launched at login ([`launch`]) it stays in the tray regardless.
+//! - Updates ([`updates`]) install only bundles signed with the key built in.
 
 pub mod clients;
 pub mod host;
 pub mod launch;
 pub mod tray;
+pub mod updates;
 
 use host::{Host, Status};
 use std::sync::Arc;
@@ -115,6 +117,8 @@ pub async fn on_menu(app: &AppHandle, id: &str) {
             return;
         }
         tray::RESTORE_ON_QUIT => clients::toggle_restore_on_quit(app),
+        tray::CHECK_UPDATES => updates::check_now(app).await,
+        tray::AUTO_UPDATES => updates::toggle_automatic(app),
         tray::LAUNCH_AT_LOGIN => {
             // The check item toggled itself; the entry decides, and the refresh shows it.
             let _ = launch::set(app, !launch::is_on(app));
@@ -280,11 +284,14 @@ pub fn run() {
             tauri::async_runtime::spawn(async move { open_window(&app, "status").await });
         }))
         .plugin(launch::plugin())
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .manage(host.clone())
+        .manage(updates::Source::read())
         .invoke_handler(tauri::generate_handler![
             server_status,
             start_server,
@@ -299,6 +306,7 @@ pub fn run() {
                 auto_start,
                 launch_at_login: launch::is_on(&handle),
                 restore_on_quit: clients::restore_on_quit(&handle),
+                auto_updates: updates::automatic(&handle),
             };
             tray::create(&handle, &choices)?;
             let tray_host = tray_host_present();
@@ -331,6 +339,7 @@ pub fn run() {
                 // become desktop notifications.
                 let mut seen = 0;
                 loop {
+                    updates::check_if_due(&handle).await;
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                     tray::refresh(&handle).await;
                     seen = notify_alerts(&handle, seen).await;

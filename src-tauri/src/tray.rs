@@ -226,6 +226,12 @@ pub const LAUNCH_AT_LOGIN: &str = "launch-at-login";
 /// The "Restore client settings on Quit" check item's id.
 pub const RESTORE_ON_QUIT: &str = "restore-on-quit";
 
+/// The "Check for updates…" item's id.
+pub const CHECK_UPDATES: &str = "check-updates";
+
+/// The "Check for updates automatically" check item's id.
+pub const AUTO_UPDATES: &str = "auto-updates";
+
 /// The "Quit and restore client settings" item's id.
 pub const QUIT_AND_RESTORE: &str = "quit-and-restore";
 
@@ -234,6 +240,16 @@ pub struct Choices {
     pub auto_start: bool,
     pub launch_at_login: bool,
     pub restore_on_quit: bool,
+    pub auto_updates: bool,
+}
+
+/// "Check for updates…", or why there are none.
+fn updates_text() -> &'static str {
+    if crate::updates::available() {
+        "Check for updates…"
+    } else {
+        "Updates: off in this build (no signing key)"
+    }
 }
 
 fn client_text(client: Client, set_up: bool) -> String {
@@ -325,6 +341,18 @@ fn menu(app: &AppHandle, choices: &Choices) -> tauri::Result<(Menu<Wry>, Items)>
                 .build(app)?,
         )
         .separator()
+        .item(
+            &MenuItemBuilder::with_id(CHECK_UPDATES, updates_text())
+                .enabled(crate::updates::available())
+                .build(app)?,
+        )
+        .item(
+            &CheckMenuItemBuilder::with_id(AUTO_UPDATES, "Check for updates automatically")
+                .checked(choices.auto_updates && crate::updates::available())
+                .enabled(crate::updates::available())
+                .build(app)?,
+        )
+        .separator()
         .item(&items.quit_and_restore)
         .item(&MenuItemBuilder::with_id("quit", "Quit").build(app)?)
         .build()?;
@@ -388,6 +416,7 @@ impl Items {
             s.cli.as_str(),
             clients.as_str(),
             launch,
+            updates_text(),
         ]
         .join(" | ");
         if lines == self.shown {

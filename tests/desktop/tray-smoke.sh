@@ -17,39 +17,15 @@
 # $PATIENCE seconds, so a slow machine makes the test slower, never red.
 set -euo pipefail
 app=$1 port=$2 shots=$3 mock_bin=$4
-PATIENCE=${PATIENCE:-90}
 mkdir -p "$shots"
 home=$(mktemp -d)
-fail() { echo "FAIL: $*" >&2; import -window root "$shots/failure.png" || true; exit 1; }
-health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true; }
-wait_for() { # description, command… — polls the command until it succeeds
-  local what=$1 deadline=$((SECONDS + PATIENCE))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${PATIENCE}s waiting for $what"
-    sleep 0.1
-  done
-}
-health_is() { [ "$(health)" = "$1" ]; }
-wait_health() { wait_for "health $1 (it is $(health))" health_is "$1"; }
-logged() { grep -q "$2" "$1"; } # file, pattern
-# Mapped popup menus of the app: the tray menu while it is open, and its open submenus.
-popups() {
-  local w n=0
-  for w in $(xdotool search --onlyvisible --class '^ccproxy-desktop$' 2>/dev/null); do
-    xprop -id "$w" _NET_WM_WINDOW_TYPE 2>/dev/null | grep -q POPUP_MENU && n=$((n + 1))
-  done
-  echo "$n"
-}
-popups_are() { [ "$(popups)" = "$1" ]; }
-# The tray icon is docked: the panel holds a window of icon size (trayer's own child is 1x1).
-docked() { xwininfo -children -id "$panel" | grep -Eq ' [0-9]{2,}x[0-9]{2,}\+'; }
+# shellcheck source=tests/desktop/common.sh
+source "$(dirname "$0")/common.sh"
 
 trayer --edge top --align right --widthtype request --height 32 --transparent false --expand true &
 tray=$!
 trap 'kill "$tray" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true' EXIT
-wait_for "the tray panel" xdotool search --name '^panel$'
-panel=$(xdotool search --name '^panel$' | head -1)
+wait_for_panel
 # The mock upstream, a login by token, and a watch on the desktop notifications sent.
 "$mock_bin" > "$shots/mock.url" &
 mock=$!
@@ -64,18 +40,9 @@ pid=$!
 wait_for "the app to start" logged "$shots/app.log" ' ready'
 wait_health 200
 grep -q "no system tray" "$shots/app.log" && fail "the app did not see the tray host"
-wait_for "the tray icon in the panel" docked
-eval "$(xdotool getwindowgeometry --shell "$panel")"
-icon_x=$((X + WIDTH - 16)) icon_y=$((Y + 16))
-open_menu() {
-  xdotool mousemove "$icon_x" "$icon_y" click 3
-  wait_for "the tray menu to open" popups_are 1
-}
-menu() { # keys…  (in the menu, then it closes)
-  open_menu
-  xdotool key "$@"
-  wait_for "the tray menu to close" popups_are 0
-}
+wait_for_icon
+grep -q 'tray: .*| Updates: off in this build (no signing key)' "$shots/app.log" ||
+  fail "a build without an update key must say updates are off"
 
 open_menu
 import -window root "$shots/tray-menu.png"
