@@ -19,7 +19,7 @@ until xdpyinfo >/dev/null 2>&1; do sleep 0.05; done
 trayer --edge top --align right --widthtype request --height 32 &
 tray=$!
 home=$(mktemp -d)
-trap 'kill $xvfb $tray 2>/dev/null || true; pkill -x ccproxy-desktop || true; rm -rf "$home"' EXIT
+trap 'kill $xvfb $tray ${pid:-} 2>/dev/null || true; rm -rf "$home"' EXIT
 until xdotool search --name '^panel$' >/dev/null 2>&1; do sleep 0.05; done
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log="$home/app.log"

@@ -4,6 +4,10 @@
 # Nothing sleeps for a fixed time to let something happen: every step polls for the state it
 # needs, for up to $PATIENCE seconds.
 PATIENCE=${PATIENCE:-90}
+# The app's processes started by this test: by the binary's full path ($app), so a test never
+# touches another run's app (CI and a developer's run may share the machine).
+own_apps() { pgrep -f -- "^$app( |\$)"; }
+kill_own_apps() { pkill -f -- "^$app( |\$)" 2>/dev/null || true; }
 fail() { echo "FAIL: $*" >&2; import -window root "$shots/failure.png" || true; exit 1; }
 health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true; }
 wait_for() { # description, command… — polls the command until it succeeds

@@ -24,7 +24,7 @@ source "$(dirname "$0")/common.sh"
 
 trayer --edge top --align right --widthtype request --height 32 --transparent false --expand true &
 tray=$!
-trap 'kill "$tray" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true' EXIT
+trap 'kill "$tray" 2>/dev/null || true; kill_own_apps' EXIT
 wait_for_panel
 # The mock upstream, a login by token, and a watch on the desktop notifications sent.
 "$mock_bin" > "$shots/mock.url" &
@@ -32,7 +32,7 @@ mock=$!
 dbus-monitor --session "type='method_call',interface='org.freedesktop.Notifications',member='Notify'" \
   > "$shots/notifications.log" 2>&1 &
 monitor=$!
-trap 'kill "$tray" "$mock" "$monitor" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true' EXIT
+trap 'kill "$tray" "$mock" "$monitor" 2>/dev/null || true; kill_own_apps' EXIT
 wait_for "the mock upstream" grep -q '^http' "$shots/mock.url"
 upstream=(CLAUDE__API_BASE_URL="$(cat "$shots/mock.url")" CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-tray-smoke)
 HOME=$home PORT=$port env "${upstream[@]}" "$app" > "$shots/app.log" 2>&1 &
@@ -134,8 +134,8 @@ quit() {
   wait_for "the app to exit on Quit" bash -c "! kill -0 $pid"
   wait "$pid" || fail "the app exited with an error"
   [ "$(health)" = "000" ] || fail "the port is still open after Quit"
-  if pgrep -x ccproxy-desktop >/dev/null; then
-    fail "a process is left after Quit: $(pgrep -ax ccproxy-desktop)"
+  if own_apps >/dev/null; then
+    fail "a process is left after Quit: $(own_apps | xargs ps -o pid=,args= -p)"
   fi
 }
 

@@ -41,7 +41,7 @@ tray=$!
 dbus-monitor --session "type='method_call',interface='org.freedesktop.Notifications',member='Notify'" \
   > "$shots/update-notifications.log" 2>&1 &
 monitor=$!
-trap 'kill "$tray" "$www" "$monitor" 2>/dev/null || true; pkill -x ccproxy-desktop 2>/dev/null || true; rm -rf "$home"' EXIT
+trap 'kill "$tray" "$www" "$monitor" 2>/dev/null || true; kill_own_apps; rm -rf "$home"' EXIT
 wait_for "the update server" curl -sf "http://127.0.0.1:$www_port/good.json"
 wait_for_panel
 
