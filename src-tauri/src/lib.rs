@@ -257,8 +257,22 @@ fn xembed_tray() -> bool {
     }
 }
 
+/// On X11, GDK opens GLX when it connects to the display, only to pick visuals for GL drawing —
+/// which loads Mesa (and, with software rendering, LLVM): about 10 MB of private memory and 50 MB
+/// resident, held all day by an app that mostly has no window. The app draws nothing with GDK's
+/// GL; the window's WebKit view then composites into shared-memory buffers instead. A `GDK_GL`
+/// the user set wins. Must run before GTK starts and before any thread does.
+#[allow(clippy::disallowed_methods)]
+fn without_gdk_gl() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("GDK_GL").is_none() {
+        std::env::set_var("GDK_GL", "disable");
+    }
+}
+
 /// Starts the app.
 pub fn run() {
+    without_gdk_gl();
     let _ = tracing_subscriber_init();
     let host = Host::new();
     let args: Vec<String> = std::env::args().collect();
