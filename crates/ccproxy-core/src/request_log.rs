@@ -15,8 +15,9 @@ use crate::record::{BodyKind, RequestRecord};
 use bytes::Bytes;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -56,7 +57,11 @@ pub struct LogSettings {
 /// Handle to the request log and its writer thread.
 pub struct RequestLog {
     /// A read lock per submit (uncontended in practice); `close` takes the write lock.
-    tx: RwLock<Option<SyncSender<Pending>>>,
+    tx: RwLock<Option<Sender<Pending>>>,
+    /// Records sent and not yet taken by the writer, at most `settings.queue_capacity`: the bound
+    /// is counted here rather than by a `sync_channel`, which would allocate every slot up front
+    /// (10 000 records, 6 MB held by an idle server); the channel grows and shrinks by blocks.
+    queued: Arc<AtomicUsize>,
     settings: LogSettings,
     dropped: AtomicU64,
     live: broadcast::Sender<Arc<RequestRecord>>,
@@ -103,7 +108,8 @@ pub enum LogError {
 impl RequestLog {
     /// Starts the writer thread.
     pub fn start(settings: LogSettings, pricing: Arc<Pricing>, metrics: Arc<Metrics>) -> Arc<Self> {
-        let (tx, rx) = sync_channel(settings.queue_capacity);
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let (live, _) = broadcast::channel(1024);
         let pause = Arc::new(Mutex::new(()));
         let health = Arc::new(Health::default());
@@ -115,16 +121,21 @@ impl RequestLog {
                 metrics.clone(),
                 health.clone(),
             );
+            let queue = writer::Queue {
+                rx,
+                queued: queued.clone(),
+            };
             std::thread::Builder::new()
                 .name("ccproxy-request-log".into())
                 .spawn(move || {
-                    writer::writer_loop(rx, settings, pricing, metrics, live, pause, &health)
+                    writer::writer_loop(queue, settings, pricing, metrics, live, pause, &health)
                 })
                 .map_err(|e| tracing::error!("request log disabled: cannot start its thread: {e}"))
                 .ok()
         };
         Arc::new(Self {
             tx: RwLock::new(writer.is_some().then_some(tx)),
+            queued,
             settings,
             dropped: AtomicU64::new(0),
             live,
@@ -144,12 +155,17 @@ impl RequestLog {
         let Some(tx) = tx.as_ref() else {
             return Some(pending);
         };
-        let e = tx.try_send(pending).err()?;
+        let full = self.queued.fetch_add(1, Ordering::Relaxed) >= self.settings.queue_capacity;
+        let back = if full {
+            Some(pending)
+        } else {
+            tx.send(pending).err().map(|e| e.0)
+        };
+        let back = back?;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
         self.dropped.fetch_add(1, Ordering::Relaxed);
         self.metrics.dropped();
-        match e {
-            TrySendError::Full(p) | TrySendError::Disconnected(p) => Some(p),
-        }
+        Some(back)
     }
 
     /// Records dropped because the queue was full.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ccproxy_protocol::anthropic::usage;
 use serde_json::Value;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -76,8 +76,14 @@ const MAX_BATCH: usize = 512;
 /// How long the writer waits for more records before storing a batch.
 const LINGER: Duration = Duration::from_millis(25);
 
+/// The writer's end of the record queue: the channel, and the count it takes records off.
+pub(super) struct Queue {
+    pub rx: Receiver<Pending>,
+    pub queued: Arc<AtomicUsize>,
+}
+
 pub(super) fn writer_loop(
-    rx: Receiver<Pending>,
+    queue: Queue,
     settings: LogSettings,
     pricing: Arc<Pricing>,
     metrics: Arc<Metrics>,
@@ -104,6 +110,7 @@ pub(super) fn writer_loop(
         identity = settings.path.as_deref().and_then(file_identity);
     }
     let mut last_trim = Instant::now();
+    let Queue { rx, queued } = queue;
     while let Ok(first) = rx.recv() {
         let _paused = pause.lock().unwrap_or_else(|e| e.into_inner());
         // Gather a batch: whatever is queued, then, after a short sleep, what arrived meanwhile
@@ -116,6 +123,7 @@ pub(super) fn writer_loop(
             std::thread::sleep(LINGER);
             batch.extend(rx.try_iter().take(MAX_BATCH - batch.len()));
         }
+        queued.fetch_sub(batch.len(), Ordering::Relaxed);
         let mut lines = crate::access_log::Lines::new(settings.access_format);
         for p in &mut batch {
             complete(p, &pricing, settings.store_bodies);
