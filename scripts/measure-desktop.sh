@@ -53,11 +53,37 @@ echo "window closed:        $(idle)"
 HOME=$home PORT=$port "$app" >/dev/null 2>&1 || true
 until xdotool search --onlyvisible --name '^CCProxy$' >/dev/null 2>&1; do sleep 0.05; done
 echo "window open:          $(idle)"
-xdotool search --onlyvisible --name '^CCProxy$' | head -1 | xargs -r -I{} xdotool windowclose {}
+# Close it as a window manager's close button does (WM_DELETE_WINDOW; there is no window manager
+# here, and `xdotool windowclose` destroys the X window under GTK instead).
+python3 - "$(xdotool search --onlyvisible --name '^CCProxy$' | head -1)" <<'PY'
+import ctypes, sys
+x = ctypes.cdll.LoadLibrary("libX11.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XInternAtom.restype = ctypes.c_ulong
+x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+class ClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong),
+                ("message_type", ctypes.c_ulong), ("format", ctypes.c_int),
+                ("data", ctypes.c_long * 5)]
+class Event(ctypes.Union):
+    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                         ctypes.POINTER(Event)]
+x.XFlush.argtypes = [ctypes.c_void_p]
+d = x.XOpenDisplay(None)
+e = Event()
+e.xclient.type, e.xclient.window, e.xclient.format = 33, int(sys.argv[1]), 32  # ClientMessage
+e.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
+e.xclient.data[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
+x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(e))
+x.XFlush(d)
+PY
 while xdotool search --onlyvisible --name '^CCProxy$' >/dev/null 2>&1; do sleep 0.05; done
 echo "window closed again:  $(idle)"
 for minute in $(seq "${SOAK_MINUTES:-0}"); do
   sleep 60
+  kill -0 "$pid" || { echo "the app is gone" >&2; exit 1; }
   echo "soak, minute $minute: $(memory)"
 done
 deb=$(ls target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)

@@ -2,8 +2,9 @@
 //! in-process through `ccproxy-core`'s handle), and a window that shows the server's own web UI.
 //!
 //! - One instance: a second launch opens the first one's window.
-//! - The window is created when asked for and destroyed when closed, so no WebView is kept alive
-//!   while only the tray shows; the app keeps running in the tray until **Quit**, which stops the
+//! - The window is created when asked for and destroyed when closed, so no WebView (nor WebKit's
+//!   web process) is kept while only the tray shows — WebKit's network process and web context
+//!   stay once a window has opened; the app keeps running in the tray until **Quit**, which stops the
 //!   server gracefully.
 //! - App settings (whether to start the server at launch and whether to restore client settings
 //!   on Quit, check items in the menu; the last window size) live in the `tauri-plugin-store`
