@@ -5,21 +5,34 @@
 # official Anthropic and OpenAI Python SDKs and the llm-comply conformance suite
 # (tests/e2e/requirements.txt, into target/e2e-venv), the real Claude Code CLI, Codex CLI and the
 # Vercel AI SDK (tests/e2e/package.json) — an OS keychain for the keyring-storage test
-# (gnome-keyring's Secret Service on a private D-Bus session), and Debian's chromium with
-# playwright-core (tests/ui/package.json) for the web UI; then runs every test of the GUI-free
+# (gnome-keyring's Secret Service on a private D-Bus session), Debian's chromium with
+# playwright-core (tests/ui/package.json) for the web UI, and Debian's Docker (docker.io; the
+# daemon is started when it is not running) for Claude Code mode in a container, whose test
+# image tests/docker/build-test-image.sh assembles; then runs every test of the GUI-free
 # workspace and the browser tests (screenshots in target/ui-screenshots/). Extra arguments go to
 # `cargo test` (e.g. a test name filter; the browser tests are then skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -z "${CCPROXY_IN_DBUS:-}" ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null \
-    || [ ! -x /usr/bin/chromium ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    || [ ! -x /usr/bin/chromium ] || ! command -v dockerd >/dev/null; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      gnome-keyring dbus dbus-daemon chromium >/dev/null
+      gnome-keyring dbus dbus-daemon chromium docker.io >/dev/null
+  fi
+  # Docker, for Claude Code mode in a container (tests/cli/docker.rs): start the daemon if it
+  # is not running; where it runs, those tests must run (not skip).
+  if ! docker info >/dev/null 2>&1; then
+    $sudo sh -c 'nohup dockerd >/tmp/ccproxy-dockerd.log 2>&1 &'
+    for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+  if docker info >/dev/null 2>&1; then
+    export CCPROXY_DOCKER_REQUIRED=1
+  else
+    echo "warning: Docker does not run here (see /tmp/ccproxy-dockerd.log); its tests will skip" >&2
   fi
 
   if [ ! -x target/e2e-venv/bin/python ]; then

@@ -20,11 +20,12 @@
 //!   session) while it waits for the client's next request with the results ([`waiting`]), for
 //!   at most `claude.tool_result_timeout_secs`.
 
+pub mod docker;
 pub mod locate;
 pub mod process;
 pub mod waiting;
 
-use crate::config::Config;
+use crate::config::{Config, Isolation};
 use ccproxy_protocol::claude_cli::tools::ClientTools;
 use locate::{CliInfo, LocateError};
 use process::{CliProcess, Settings};
@@ -166,11 +167,20 @@ impl ClaudeCode {
             let Some(cc) = weak.upgrade() else { return };
             match cc.cli().await {
                 Ok(info) => {
-                    tracing::info!(
-                        "Claude Code mode: claude {} at {}",
-                        info.version.as_deref().unwrap_or("?"),
-                        info.path.display()
-                    );
+                    match &info.image {
+                        Some(image) => {
+                            tracing::info!(
+                                "Claude Code mode: claude {} in the Docker image {image}",
+                                info.version.as_deref().unwrap_or("?"),
+                            );
+                            docker::remove_leftovers(&info.path).await;
+                        }
+                        None => tracing::info!(
+                            "Claude Code mode: claude {} at {}",
+                            info.version.as_deref().unwrap_or("?"),
+                            info.path.display()
+                        ),
+                    }
                     if cc.config.claude.permission_mode
                         == crate::config::PermissionMode::BypassPermissions
                     {
@@ -214,8 +224,13 @@ impl ClaudeCode {
         let result = match cached {
             Some(result) => result,
             None => {
-                let result =
-                    locate::probe(self.config.claude.cli_path.as_deref(), &self.config.env).await;
+                let result = match self.config.claude.isolation {
+                    Isolation::None => {
+                        locate::probe(self.config.claude.cli_path.as_deref(), &self.config.env)
+                            .await
+                    }
+                    Isolation::Docker => docker::probe(&self.config).await,
+                };
                 *probe = Some((Instant::now(), result.clone()));
                 result
             }
@@ -232,7 +247,8 @@ impl ClaudeCode {
     /// What `GET /sdk/status` reports about the CLI, without probing again.
     pub async fn cli_status(&self) -> Value {
         let probe = self.probe.lock().await;
-        match &*probe {
+        let isolation = self.config.claude.isolation;
+        let mut status = match &*probe {
             None => json!({"found": null, "state": "probing"}),
             Some((_, Err(e))) => json!({"found": false, "problem": e.to_string()}),
             Some((_, Ok(info))) => json!({
@@ -242,7 +258,12 @@ impl ClaudeCode {
                 "usable": info.problem.is_none(),
                 "problem": info.problem,
             }),
+        };
+        status["isolation"] = json!(isolation.as_str());
+        if isolation == Isolation::Docker {
+            status["image"] = json!(self.config.claude.docker.image);
         }
+        status
     }
 
     fn settings(&self, info: &CliInfo) -> Settings {
@@ -264,6 +285,8 @@ impl ClaudeCode {
             skip_user_settings: crate::client_setup::claude_code_points_at_ccproxy(
                 &self.config.env,
             ),
+            container: (self.config.claude.isolation == Isolation::Docker)
+                .then(|| Arc::new(docker::Container::new(&self.config, info.path.clone()))),
         }
     }
 

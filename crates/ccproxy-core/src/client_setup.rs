@@ -719,6 +719,7 @@ mod tests {
             codex_dir: Some(home.join(".codex")),
             path: Vec::new(),
             user: None,
+            container_vars: Vec::new(),
         };
         Setup::new(env, "http://127.0.0.1:8000".into(), token.map(String::from))
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-pub use environment::Environment;
+pub use environment::{passed_to_container, Environment};
 pub use load::{ConfigError, ConfigSources, LoadedConfig};
 
 /// The environment variables that carry CCProxy's own secrets (the API token, in both
@@ -305,6 +305,69 @@ pub struct ClaudeConfig {
     /// Keep the CLI's built-in tools (under the permission settings above) when a request
     /// brings its own tools; by default such a request gets only its own.
     pub builtin_tools_with_client_tools: bool,
+    /// Where the CLI runs: on this machine (`none`) or in a container (`docker`).
+    pub isolation: Isolation,
+    /// The container, when `isolation = "docker"`.
+    pub docker: DockerConfig,
+}
+
+/// Where Claude Code mode's CLI processes run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// As a child process of the server, with the server's user and filesystem.
+    #[default]
+    None,
+    /// In a container per process that sees only the workspace (`docker run`).
+    Docker,
+}
+
+impl Isolation {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Docker => "docker",
+        }
+    }
+}
+
+/// The container Claude Code mode's CLI runs in (`claude.isolation = "docker"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// An image with `claude` on `PATH` (`ccproxy docker build-image` builds one).
+    pub image: String,
+    /// The user the CLI runs as (`--user`): a non-root uid or `uid:gid`.
+    pub user: String,
+    /// `--memory` (e.g. `4g`); empty: no limit.
+    pub memory: String,
+    /// `--cpus` (e.g. `2`, `1.5`); empty: no limit.
+    pub cpus: String,
+    /// `--pids-limit`; 0: no limit.
+    pub pids_limit: u32,
+    /// `--network`: `host` (default: an upstream or proxy on loopback works), `bridge`, or a
+    /// network's name.
+    pub network: String,
+    /// More `docker run` options, from a short list of safe ones (see the docs); mounts only of
+    /// the paths `allow_mounts` lists.
+    pub extra_args: Vec<String>,
+    /// Host paths `extra_args` may mount (`-v`, `--mount`), besides the workspace.
+    pub allow_mounts: Vec<PathBuf>,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            image: crate::claude_code::docker::DEFAULT_IMAGE.into(),
+            user: "1000".into(),
+            memory: "4g".into(),
+            cpus: String::new(),
+            pids_limit: 1024,
+            network: "host".into(),
+            extra_args: Vec::new(),
+            allow_mounts: Vec::new(),
+        }
+    }
 }
 
 /// What the CLI may do without asking (`--permission-mode`).
@@ -455,6 +518,8 @@ impl Default for ClaudeConfig {
             queue_timeout_secs: 60,
             tool_result_timeout_secs: 300,
             builtin_tools_with_client_tools: false,
+            isolation: Isolation::None,
+            docker: DockerConfig::default(),
             session_idle_secs: 1800,
             max_sessions: 16,
         }
@@ -548,6 +613,39 @@ impl Config {
                         .into()
                 }),
         );
+        if self.claude.isolation == Isolation::Docker {
+            let docker = &self.claude.docker;
+            check(
+                "claude.docker.image",
+                docker
+                    .image
+                    .trim()
+                    .is_empty()
+                    .then(|| "must name an image".into()),
+            );
+            check(
+                "claude.docker.user",
+                crate::claude_code::docker::user_problem(&docker.user),
+            );
+            check(
+                "claude.docker.cpus",
+                (!docker.cpus.is_empty() && !docker.cpus.parse::<f64>().is_ok_and(|c| c > 0.0))
+                    .then(|| format!("`{}` is not a number of CPUs above 0", docker.cpus)),
+            );
+            check(
+                "claude.docker.memory",
+                (!docker.memory.is_empty() && !crate::claude_code::docker::is_size(&docker.memory))
+                    .then(|| format!("`{}` is not a size like `512m` or `4g`", docker.memory)),
+            );
+            check(
+                "claude.docker.extra_args",
+                crate::claude_code::docker::extra_args_problem(
+                    &docker.extra_args,
+                    &docker.allow_mounts,
+                )
+                .err(),
+            );
+        }
         check(
             "claude.max_concurrent",
             (self.claude.max_concurrent == 0).then(|| "must be greater than 0".into()),

@@ -250,8 +250,11 @@ async fn answer_messages(shared: &Arc<Shared>, request: Request) -> Response {
                 .insert("x-should-retry", "false".parse().expect("header"));
             return r;
         }
-        if has(b"MOCK_TOOL_USE") {
+        if has(b"MOCK_TOOL_USE") || has(b"MOCK_WRITE_FILE=") {
             scenario = "cli-tool".into();
+        }
+        if has(b"MOCK_HANG") {
+            scenario = "hang".into();
         }
         if has(b"MOCK_VERSION_FLOOR") {
             scenario = "error-version-floor".into();
@@ -478,7 +481,12 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
                     .as_array()
                     .is_some_and(|t| t.iter().any(|t| t["name"] == name))
             };
-            let (name, input) = if offered("exec_command") {
+            let (name, input) = if let Some(path) = file_to_write(request) {
+                (
+                    "Write",
+                    json!({"file_path": path, "content": "written by the claude CLI\n"}),
+                )
+            } else if offered("exec_command") {
                 ("exec_command", json!({"cmd": "echo hi"}))
             } else if offered("shell") {
                 ("shell", json!({"command": ["echo", "hi"]}))
@@ -505,6 +513,18 @@ fn cli_tool_message(model: &str, request: &Value) -> Value {
         "content": content, "container": null, "stop_reason": stop, "stop_sequence": null,
         "stop_details": null, "usage": usage(30, 12, 0, 0)
     })
+}
+
+/// `MOCK_WRITE_FILE=<absolute path>` in the conversation: the file Claude Code's `Write` tool
+/// is asked to write.
+fn file_to_write(request: &Value) -> Option<String> {
+    let text = request["messages"].to_string();
+    let start = text.find("MOCK_WRITE_FILE=")? + "MOCK_WRITE_FILE=".len();
+    let path: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\\')
+        .collect();
+    (!path.is_empty()).then_some(path)
 }
 
 /// A new `tool_use` id: unique, as the API's are (clients and proxies match results by it).

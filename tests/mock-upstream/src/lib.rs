@@ -23,9 +23,10 @@
 //! | `error-version-floor` | 400 `claude_code_version_too_old` (Claude Code 2.1.0; 9.9.9 needed) |
 //!
 //! Clients that cannot send a header (the `claude` CLI driven by Claude Code mode) choose by a
-//! word in the conversation instead: `MOCK_TOOL_USE` asks for the `Bash` tool (`echo hi`) and,
-//! once the request carries the tool's result, answers `The tool returned: <result>`;
-//! `MOCK_ERROR_429` answers a final 429 (`x-should-retry: false`); `MOCK_VERSION_FLOOR` and
+//! word in the conversation instead: `MOCK_TOOL_USE` asks for the `Bash` tool (`echo hi`),
+//! `MOCK_WRITE_FILE=<path>` for the `Write` tool (that file), and, once the request carries the
+//! tool's result, answers `The tool returned: <result>`;
+//! `MOCK_ERROR_429` answers a final 429 (`x-should-retry: false`); `MOCK_HANG` as `hang`; `MOCK_VERSION_FLOOR` and
 //! `MOCK_THIRD_PARTY` answer as `error-version-floor` and `error-third-party`.
 //!
 //! Every `/v1/messages` answer carries a quota reading (`anthropic-ratelimit-unified-*`), a plan

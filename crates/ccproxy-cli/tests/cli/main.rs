@@ -4,6 +4,7 @@
 
 mod auth;
 mod clients;
+mod docker;
 
 use ccproxy_mock_upstream::Mock;
 use serde_json::{json, Value};

@@ -19,6 +19,9 @@ pub struct CliInfo {
     pub version: Option<String>,
     /// Set when the CLI is missing, broken or too old: why `/sdk` cannot use it.
     pub problem: Option<String>,
+    /// The image the CLI runs in (`claude.isolation = "docker"`; `path` is then `docker`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Why no CLI can be run.
@@ -34,6 +37,9 @@ pub enum LocateError {
     /// Found, but broken or too old ([`CliInfo::problem`] says how).
     #[error("{0}")]
     Unusable(String),
+    /// `claude.isolation = "docker"`, and Docker or the image is missing.
+    #[error("{0}")]
+    Docker(String),
 }
 
 /// The executable to run: the configured one, else the first found.
@@ -103,7 +109,22 @@ pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliIn
             .output(),
     )
     .await;
-    let (version, problem) = match output {
+    let (version, problem) = judge_version(&path.display().to_string(), output);
+    Ok(CliInfo {
+        path,
+        version,
+        problem,
+        image: None,
+    })
+}
+
+/// What `<what> --version` said (run with a 20 s time-out): the version, and why the CLI
+/// cannot be used (too old, broken, silent).
+pub fn judge_version(
+    what: &str,
+    output: Result<std::io::Result<std::process::Output>, tokio::time::error::Elapsed>,
+) -> (Option<String>, Option<String>) {
+    match output {
         Ok(Ok(out)) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
             match parse_version(&text) {
@@ -111,22 +132,16 @@ pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliIn
                 Some(v) => (
                     Some(format!("{}.{}.{}", v.0, v.1, v.2)),
                     Some(format!(
-                        "the `claude` CLI at {} is version {}.{}.{}; Claude Code mode needs {}.{}.{} \
+                        "{} is version {}.{}.{}; Claude Code mode needs {}.{}.{} \
                          or newer: update it with `npm install -g @anthropic-ai/claude-code`",
-                        path.display(),
-                        v.0,
-                        v.1,
-                        v.2,
-                        MIN_VERSION.0,
-                        MIN_VERSION.1,
-                        MIN_VERSION.2
+                        what, v.0, v.1, v.2, MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
                     )),
                 ),
                 None => (
                     None,
                     Some(format!(
                         "`{} --version` printed `{text}`, which is not a version",
-                        path.display()
+                        what
                     )),
                 ),
             }
@@ -135,25 +150,17 @@ pub async fn probe(configured: Option<&Path>, env: &Environment) -> Result<CliIn
             None,
             Some(format!(
                 "`{} --version` failed ({}): {}",
-                path.display(),
+                what,
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             )),
         ),
-        Ok(Err(e)) => (None, Some(format!("cannot run {}: {e}", path.display()))),
+        Ok(Err(e)) => (None, Some(format!("cannot run {}: {e}", what))),
         Err(_) => (
             None,
-            Some(format!(
-                "`{} --version` did not answer within 20 s",
-                path.display()
-            )),
+            Some(format!("`{} --version` did not answer within 20 s", what)),
         ),
-    };
-    Ok(CliInfo {
-        path,
-        version,
-        problem,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //!
 //! The CLI runs in its own process group; [`CliProcess::shutdown`] closes stdin, then sends
 //! SIGTERM, then SIGKILL to the group, and dropping a `CliProcess` kills the group at once, so no
-//! CLI (or tool it started) outlives its owner.
+//! CLI (or tool it started) outlives its owner; a CLI in a container ([`super::docker`]) has its
+//! container removed as well.
 
 use ccproxy_protocol::claude_cli::tools::{self, ClientTools};
 use serde_json::{json, Value};
@@ -46,6 +47,8 @@ pub struct Settings {
     /// Leave out the user's settings (`--setting-sources project,local`): they point Claude
     /// Code at CCProxy ([`crate::client_setup::claude_code_points_at_ccproxy`]).
     pub skip_user_settings: bool,
+    /// Run the CLI in a container (`claude.isolation = "docker"`); `path` is then `docker`.
+    pub container: Option<Arc<super::docker::Container>>,
 }
 
 /// System prompts longer than this go to the CLI in a file (`--system-prompt-file`): on the
@@ -214,6 +217,11 @@ pub struct CliProcess {
     _readers: [AbortOnDropHandle<()>; 2],
     /// The system prompt's file, when it was too long for the command line (removed on drop).
     _prompt_file: Option<tempfile::NamedTempFile>,
+    /// The private directory holding it, for a container.
+    _prompt_dir: Option<tempfile::TempDir>,
+    /// The `docker` executable and the container's name, when the CLI runs in a container:
+    /// removed unless the process ended by itself ([`CliProcess::shutdown`]).
+    container: Option<(PathBuf, String)>,
 }
 
 impl CliProcess {
@@ -225,21 +233,27 @@ impl CliProcess {
         model: Option<&str>,
         client_tools: Option<Arc<ClientTools>>,
     ) -> Result<Self, CliError> {
-        // A long prompt goes in a private file that lives as long as the process.
+        // A long prompt goes in a private file that lives as long as the process. For a
+        // container's user (another uid) the file is readable, inside a private directory.
+        let cannot = |e: std::io::Error| CliError::Start {
+            path: settings.path.display().to_string(),
+            reason: format!("cannot write the system prompt to a file: {e}"),
+        };
+        let mut prompt_dir = None;
         let prompt_file = if system_prompt.len() > INLINE_PROMPT_MAX {
-            let mut file = tempfile::Builder::new()
-                .prefix(".ccproxy-system-prompt-")
-                .tempfile()
-                .map_err(|e| CliError::Start {
-                    path: settings.path.display().to_string(),
-                    reason: format!("cannot write the system prompt to a file: {e}"),
-                })?;
-            std::io::Write::write_all(&mut file, system_prompt.as_bytes()).map_err(|e| {
-                CliError::Start {
-                    path: settings.path.display().to_string(),
-                    reason: format!("cannot write the system prompt to a file: {e}"),
-                }
-            })?;
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(".ccproxy-system-prompt-");
+            let mut file = if settings.container.is_some() {
+                let dir = builder.tempdir().map_err(cannot)?;
+                #[cfg(unix)]
+                builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+                let file = builder.tempfile_in(dir.path()).map_err(cannot)?;
+                prompt_dir = Some(dir);
+                file
+            } else {
+                builder.tempfile().map_err(cannot)?
+            };
+            std::io::Write::write_all(&mut file, system_prompt.as_bytes()).map_err(cannot)?;
             Some(file)
         } else {
             None
@@ -249,23 +263,56 @@ impl CliProcess {
             None => PromptArg::Inline(system_prompt),
         };
         // The CLI, and every tool it runs, gets the proxy's environment minus its secrets.
-        let mut command = super::locate::without_secrets(Command::new(&settings.path));
-        command
-            .args(settings.args(&prompt, model, client_tools.is_some()))
-            .current_dir(&settings.cwd)
-            .env("CLAUDE_CODE_ENTRYPOINT", "sdk-rs")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+        let mut vars: Vec<(&str, String)> = vec![
+            ("CLAUDE_CODE_ENTRYPOINT", "sdk-rs".into()),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+        ];
         if client_tools.is_some() {
             // The model sees the client's names (`get_weather`, not `mcp__client__get_weather`)
             // and the tools themselves, not a ToolSearch tool that would hide them.
-            command
-                .env("CLAUDE_AGENT_SDK_MCP_NO_PREFIX", "1")
-                .env("ENABLE_TOOL_SEARCH", "false")
-                .env(
+            vars.extend([
+                ("CLAUDE_AGENT_SDK_MCP_NO_PREFIX", "1".into()),
+                ("ENABLE_TOOL_SEARCH", "false".into()),
+                (
                     "MCP_TOOL_TIMEOUT",
                     settings.tool_timeout.as_millis().to_string(),
-                );
+                ),
+            ]);
         }
+        let (mut command, container) = match &settings.container {
+            None => {
+                let mut command = super::locate::without_secrets(Command::new(&settings.path));
+                command
+                    .args(settings.args(&prompt, model, client_tools.is_some()))
+                    .current_dir(&settings.cwd);
+                (command, None)
+            }
+            Some(container) => {
+                // Files the CLI reads are mounted read-only at fixed paths inside.
+                let mut files: Vec<(&Path, &str)> = Vec::new();
+                let prompt = match &prompt_file {
+                    Some(file) => {
+                        files.push((file.path(), super::docker::PROMPT_FILE));
+                        PromptArg::File(Path::new(super::docker::PROMPT_FILE))
+                    }
+                    None => PromptArg::Inline(system_prompt),
+                };
+                let mut inside = settings.clone();
+                if let Some(mcp) = &settings.mcp_config {
+                    files.push((mcp, super::docker::MCP_CONFIG));
+                    inside.mcp_config = Some(super::docker::MCP_CONFIG.into());
+                }
+                let names: Vec<&str> = vars.iter().map(|(name, _)| *name).collect();
+                let (command, name) = container.command(
+                    &settings.cwd,
+                    &files,
+                    &names,
+                    inside.args(&prompt, model, client_tools.is_some()),
+                );
+                (command, Some((container.docker.clone(), name)))
+            }
+        };
+        command.envs(vars.iter().map(|(k, v)| (k, v)));
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -313,6 +360,8 @@ impl CliProcess {
             next_request: 0,
             _readers: readers,
             _prompt_file: prompt_file,
+            _prompt_dir: prompt_dir,
+            container,
             init: Value::Null,
             model: model.map(String::from),
             silence: settings.silence,
@@ -473,11 +522,13 @@ impl CliProcess {
     }
 
     /// Stops the CLI: stdin EOF, then SIGTERM, then SIGKILL (to the whole process group).
+    /// A container is gone once `docker run --rm` exited by itself; otherwise it is removed.
     pub async fn shutdown(mut self) {
         self.stdin.lock().await.take();
         let grace = Duration::from_secs(2);
         if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
             self.kill_group(Signal::Kill);
+            self.container = None;
             return;
         }
         self.kill_group(Signal::Term);
@@ -487,6 +538,9 @@ impl CliProcess {
         {
             self.kill_group(Signal::Kill);
             let _ = self.child.wait().await;
+        }
+        if let Some((docker, name)) = self.container.take() {
+            super::docker::remove(&docker, &name).await;
         }
     }
 
@@ -519,6 +573,10 @@ impl Drop for CliProcess {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill_group(Signal::Kill);
+        }
+        // Killing the `docker` client does not stop its container.
+        if let Some((docker, name)) = self.container.take() {
+            super::docker::remove_soon(&docker, &name);
         }
     }
 }

@@ -23,6 +23,22 @@ pub struct Environment {
     pub path: Vec<PathBuf>,
     /// `$USER`: the account of Claude Code's macOS Keychain item.
     pub user: Option<String>,
+    /// The names of the variables an isolated CLI is given ([`passed_to_container`]).
+    pub container_vars: Vec<String>,
+}
+
+/// Whether an isolated CLI gets the variable `name` (`docker run -e NAME`): Anthropic's and
+/// Claude Code's own (`ANTHROPIC_*`, `CLAUDE_*`, `DISABLE_*`, `MCP_*`) and the proxy variables —
+/// not CCProxy's configuration (`SECTION__KEY`, e.g. `CLAUDE__CLI_PATH`), not its secrets, and not
+/// `CLAUDE_CONFIG_DIR` or `HOME` (paths of this machine: the container has its own).
+pub fn passed_to_container(name: &str) -> bool {
+    const PREFIXES: [&str; 4] = ["ANTHROPIC_", "CLAUDE_", "DISABLE_", "MCP_"];
+    const PROXY: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
+    let upper = name.to_ascii_uppercase();
+    !name.contains("__")
+        && name != "CLAUDE_CONFIG_DIR"
+        && !crate::config::SECRET_ENV_VARS.contains(&name)
+        && (PREFIXES.iter().any(|p| name.starts_with(p)) || PROXY.contains(&upper.as_str()))
 }
 
 impl Default for Environment {
@@ -58,6 +74,10 @@ impl Environment {
                 .map(|p| std::env::split_paths(&p).collect())
                 .unwrap_or_default(),
             user: var("USER").and_then(|u| u.into_string().ok()),
+            container_vars: std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .filter(|name| passed_to_container(name))
+                .collect(),
             home,
         }
     }
