@@ -8,7 +8,7 @@
 # (gnome-keyring's Secret Service on a private D-Bus session), Debian's chromium with
 # playwright-core (tests/ui/package.json) for the web UI, and Debian's Docker (docker.io; the
 # daemon is started when it is not running) for Claude Code mode in a container, whose test
-# image tests/docker/build-test-image.sh assembles; then runs every test of the GUI-free
+# images tests/docker/ assembles (debootstrap for a Debian base); then runs every test of the GUI-free
 # workspace and the browser tests (screenshots in target/ui-screenshots/). Extra arguments go to
 # `cargo test` (e.g. a test name filter; the browser tests are then skipped).
 set -euo pipefail
@@ -18,10 +18,11 @@ if [ -z "${CCPROXY_IN_DBUS:-}" ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null \
-    || [ ! -x /usr/bin/chromium ] || ! command -v dockerd >/dev/null; then
+    || [ ! -x /usr/bin/chromium ] || ! command -v dockerd >/dev/null \
+    || ! command -v debootstrap >/dev/null; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      gnome-keyring dbus dbus-daemon chromium docker.io >/dev/null
+      gnome-keyring dbus dbus-daemon chromium docker.io debootstrap >/dev/null
   fi
   # Docker, for Claude Code mode in a container (tests/cli/docker.rs): start the daemon if it
   # is not running; where it runs, those tests must run (not skip).

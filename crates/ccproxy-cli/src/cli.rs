@@ -41,11 +41,41 @@ pub enum Command {
         #[arg(long)]
         no_browser: bool,
     },
+    /// Exit 0 when the server answers `GET /health` (for container health checks)
+    Health {
+        #[command(flatten)]
+        source: ConfigArg,
+        /// The server's address [default: 127.0.0.1 on server.port]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+    },
+    /// Claude Code mode in a container (`claude.isolation = "docker"`)
+    #[command(subcommand)]
+    Docker(DockerCommand),
     /// Print a new random API token for `security.auth_token`, and how to use it
     GenerateToken {
         /// Also write it to ./.env as AUTH_TOKEN (replacing an earlier token line, keeping the rest)
         #[arg(long)]
         save: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DockerCommand {
+    /// Build the image the CLI runs in (docker/claude-code.Dockerfile), tagged as
+    /// `claude.docker.image`
+    BuildImage {
+        #[command(flatten)]
+        source: ConfigArg,
+        /// The tag [default: claude.docker.image]
+        #[arg(long, value_name = "IMAGE")]
+        tag: Option<String>,
+        /// A Node.js base image with npm
+        #[arg(long, value_name = "IMAGE", default_value = "node:22-bookworm-slim")]
+        base: String,
+        /// The `@anthropic-ai/claude-code` version to install
+        #[arg(long, value_name = "VERSION", default_value = ccproxy_core::claude_code::docker::CLI_VERSION)]
+        cli_version: String,
     },
 }
 

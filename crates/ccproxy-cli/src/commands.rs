@@ -1,6 +1,6 @@
 //! What each command does.
 
-use crate::cli::{Cli, Command, ConfigArg, ConfigCommand, LogFormatArg, ServeArgs};
+use crate::cli::{Cli, Command, ConfigArg, ConfigCommand, DockerCommand, LogFormatArg, ServeArgs};
 use anyhow::Context;
 use ccproxy_core::config::{ConfigSources, LoadedConfig};
 use figment::value::Value;
@@ -21,6 +21,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Auth(command)) => crate::auth::run(command),
         Some(Command::Ui { source, no_browser }) => ui(&source, no_browser),
         Some(Command::GenerateToken { save }) => generate_token(save),
+        Some(Command::Health { source, addr }) => health(&source, addr),
+        Some(Command::Docker(DockerCommand::BuildImage {
+            source,
+            tag,
+            base,
+            cli_version,
+        })) => build_image(&source, tag, &base, &cli_version),
     }
 }
 
@@ -307,4 +314,75 @@ fn save_token(path: &std::path::Path, token: &str) -> anyhow::Result<&'static st
     ccproxy_core::credentials::file::write_atomic(path, out.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
+}
+
+/// `GET /health` on the server (a container's `HEALTHCHECK`): exit 0 on a 200, 1 otherwise, within
+/// 5 s. Plain HTTP/1.1 over a socket: no client library, no TLS, nothing else to go wrong.
+fn health(source: &ConfigArg, addr: Option<String>) -> anyhow::Result<ExitCode> {
+    use std::io::{Read, Write};
+    let addr = match addr {
+        Some(addr) => addr,
+        None => format!("127.0.0.1:{}", load(source, None)?.config.server.port),
+    };
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .with_context(|| format!("`{addr}` is not an address"))?
+        .next()
+        .with_context(|| format!("`{addr}` is not an address"))?;
+    let within = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&target, within)
+        .with_context(|| format!("no server at {addr}"))?;
+    stream.set_read_timeout(Some(within))?;
+    stream.set_write_timeout(Some(within))?;
+    write!(
+        stream,
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    // `HTTP/1.1 200`: the status line's first 12 bytes.
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .with_context(|| format!("{addr} closed the connection"))?;
+    let line = String::from_utf8_lossy(&head);
+    if line.starts_with("HTTP/1.1 200") {
+        println!("ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        anyhow::bail!("{addr}/health answered `{}`", line.trim())
+    }
+}
+
+/// The image Claude Code mode runs the CLI in, built from the Dockerfile this binary carries
+/// (`docker build -`: the Dockerfile on stdin, no build context), Docker's output shown as it
+/// comes.
+fn build_image(
+    source: &ConfigArg,
+    tag: Option<String>,
+    base: &str,
+    cli_version: &str,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let tag = match tag {
+        Some(tag) => tag,
+        None => load(source, None)?.config.claude.docker.image.clone(),
+    };
+    let mut child = std::process::Command::new("docker")
+        .args(["build", "--tag", &tag, "--build-arg"])
+        .arg(format!("BASE={base}"))
+        .arg("--build-arg")
+        .arg(format!("CLAUDE_CODE_VERSION={cli_version}"))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run `docker` (is Docker installed?)")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(ccproxy_core::claude_code::docker::DOCKERFILE.as_bytes())?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        anyhow::bail!("`docker build` failed ({status})");
+    }
+    println!(
+        "Built {tag}. Use it with claude.isolation = \"docker\" (and claude.docker.image = \"{tag}\" if that is not the default)."
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -428,3 +428,226 @@ async fn a_missing_image_is_a_clear_503() {
     let log = served.terminate().await;
     assert!(log.contains("is not here: build it with"), "{log}");
 }
+
+/// The image users build (`ccproxy docker build-image`, docker/claude-code.Dockerfile, the
+/// pinned CLI from npm) on a local Debian base with Node.js, then a turn through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_image_builds_and_answers() {
+    let Some(_) = image() else { return };
+    let base = std::process::Command::new(repo().join("tests/docker/build-node-base.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        base.status.success(),
+        "{}",
+        String::from_utf8_lossy(&base.stderr)
+    );
+    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
+    let tag = "ccproxy-claude-code:test";
+    let dir = tempfile::tempdir().unwrap();
+    let built = tokio::task::spawn_blocking({
+        let mut cmd = ccproxy(dir.path());
+        // The test machine's network and CA settings, for npm inside the build.
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "DOCKER_HOST"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.env("DOCKER_BUILDKIT", "0").args([
+            "docker",
+            "build-image",
+            "--base",
+            &base,
+            "--tag",
+            tag,
+        ]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        built.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    assert!(String::from_utf8_lossy(&built.stdout).contains("Built ccproxy-claude-code:test"));
+
+    let mock = Mock::start().await;
+    let home = Home::new();
+    let served = serve_isolated(&home, tag, &mock, &[]).await;
+    let http = reqwest::Client::new();
+    let status = probed(&http, &served).await;
+    assert_eq!(status["cli"]["version"], "2.1.331", "{status}");
+    let r = post(&http, &served, "Say hello", false).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "message", "{body}");
+    served.terminate().await;
+    docker(&["rmi", tag]);
+}
+
+/// The headless server's image (`Dockerfile`), built on a local Debian base with this build's
+/// binary (`BINARY_FROM`, so no Rust toolchain image is needed): it runs as a non-root user,
+/// its health check passes, and it proxies a request to the mock with the login in its volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_image_is_healthy_and_proxies() {
+    let Some(_) = image() else { return };
+    let base = std::process::Command::new(repo().join("tests/docker/build-node-base.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        base.status.success(),
+        "{}",
+        String::from_utf8_lossy(&base.stderr)
+    );
+    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
+    // This build's binary, as a one-file image.
+    let staged = tempfile::tempdir().unwrap();
+    let root = staged.path().join("root");
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    std::fs::copy(BIN, root.join("out/ccproxy")).unwrap();
+    let tarball = staged.path().join("binary.tar");
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let imported = docker(&[
+        "import",
+        tarball.to_str().unwrap(),
+        "ccproxy-test-binary:latest",
+    ]);
+    assert!(imported.status.success());
+    // BuildKit builds only the stages the image needs; Debian's docker.io client has it
+    // built in (a newer client needs the buildx plugin for it).
+    let client = if Path::new("/usr/bin/docker").is_file() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    };
+    let tag = "ccproxy-server:test";
+    let built = std::process::Command::new(client)
+        .env("DOCKER_BUILDKIT", "1")
+        .args([
+            "build",
+            "--quiet",
+            "--build-arg",
+            "BINARY_FROM=ccproxy-test-binary:latest",
+            "--build-arg",
+            &format!("BASE={base}"),
+            "--tag",
+            tag,
+            ".",
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    // Its data volume, with a login in it, owned by the image's user.
+    let mock = Mock::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let creds = data.path().join("config/ccproxy/credentials.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        json!({"claudeAiOauth": {"accessToken": "access-in-volume", "expiresAt": 4102444800000u64}})
+            .to_string(),
+    )
+    .unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "10001:10001", data.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let name = format!("ccproxy-server-test-{}", std::process::id());
+    let run = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "--health-interval",
+        "1s",
+        "-e",
+        &format!("PORT={port}"),
+        "-e",
+        &format!("AUTH_TOKEN={TOKEN}"),
+        "-e",
+        &format!("CLAUDE__API_BASE_URL={}", mock.url()),
+        "-v",
+        &format!("{}:/data", data.path().display()),
+        tag,
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let health = || {
+        String::from_utf8_lossy(
+            &docker(&["inspect", "--format", "{{.State.Health.Status}}", &name]).stdout,
+        )
+        .trim()
+        .to_string()
+    };
+    wait_for("a healthy server", || health() == "healthy").await;
+    let inspect: Value = serde_json::from_slice(&docker(&["inspect", &name]).stdout).unwrap();
+    assert_eq!(inspect[0]["Config"]["User"], "10001");
+    assert_eq!(
+        inspect[0]["Config"]["Healthcheck"]["Test"],
+        json!(["CMD", "ccproxy", "health"])
+    );
+
+    let http = reqwest::Client::new();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let r = http
+        .post(format!("{base_url}/api/v1/messages"))
+        .json(
+            &json!({"model": "claude-sonnet-4-20250514", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the token is required");
+    let r = http
+        .post(format!("{base_url}/api/v1/messages"))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"model": "claude-sonnet-4-20250514", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(mock
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization") == "Bearer access-in-volume"));
+    let logs = docker(&["logs", &name]);
+    assert!(
+        String::from_utf8_lossy(&logs.stderr)
+            .contains(&format!("listening on http://0.0.0.0:{port}")),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    docker(&["rm", "-f", &name]);
+    docker(&["rmi", tag]);
+}

@@ -31,6 +31,10 @@ use tokio::process::Command;
 
 /// The image `ccproxy docker build-image` builds and `claude.docker.image` defaults to.
 pub const DEFAULT_IMAGE: &str = "ccproxy-claude-code:latest";
+/// The Dockerfile of that image (`docker/claude-code.Dockerfile`).
+pub const DOCKERFILE: &str = include_str!("../../../../docker/claude-code.Dockerfile");
+/// The Claude Code version that image installs by default: the one CCProxy is tested with.
+pub const CLI_VERSION: &str = "2.1.331";
 /// Every container CCProxy starts has this label.
 pub const LABEL: &str = "io.ccproxy.claude-code";
 /// The pid of the server that started the container.
@@ -510,6 +514,16 @@ mod tests {
                 "{bad:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn the_image_installs_the_tested_cli() {
+        assert!(DOCKERFILE.contains(&format!("ARG CLAUDE_CODE_VERSION={CLI_VERSION}\n")));
+        let pinned = include_str!("../../../../tests/e2e/package.json");
+        assert!(
+            pinned.contains(&format!("\"@anthropic-ai/claude-code\": \"{CLI_VERSION}\"")),
+            "the tests pin another version"
+        );
     }
 
     #[test]
