@@ -26,12 +26,15 @@ struct Args {
     binary: PathBuf,
     /// `--sdk`: measure Claude Code mode with this `claude` instead.
     sdk: Option<PathBuf>,
+    /// `--docker IMAGE`: also Claude Code mode with `claude.isolation = "docker"` in this image.
+    docker: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut duration = Duration::from_secs(3);
     let mut binary = std::env::current_exe()?.with_file_name("ccproxy");
     let mut sdk = None;
+    let mut docker = None;
     let mut observability_only = false;
     let mut rounds = 3;
     let mut it = std::env::args().skip(1);
@@ -45,12 +48,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rounds" => rounds = it.next().context("--rounds N")?.parse::<usize>()?.max(1),
             "--sdk" => sdk = Some(PathBuf::from("tests/e2e/node_modules/.bin/claude")),
             "--claude" => sdk = Some(PathBuf::from(it.next().context("--claude PATH")?)),
+            "--docker" => docker = Some(it.next().context("--docker IMAGE")?),
             "-h" | "--help" => {
                 println!("usage: ccproxy-bench [--seconds N per run, default 3] [--binary path/to/ccproxy]");
                 println!(
                     "       ccproxy-bench --observability [--rounds N, default 3] [--seconds N]"
                 );
-                println!("       ccproxy-bench --sdk [--claude path/to/claude] [--binary path/to/ccproxy]");
+                println!("       ccproxy-bench --sdk [--claude path/to/claude] [--binary path/to/ccproxy] [--docker IMAGE]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -68,6 +72,7 @@ fn parse_args() -> anyhow::Result<Args> {
         rounds,
         binary,
         sdk,
+        docker,
     })
 }
 
@@ -350,7 +355,7 @@ fn ms(d: Duration) -> String {
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     if let Some(claude) = &args.sdk {
-        return sdk::run(&args.binary, claude).await;
+        return sdk::run(&args.binary, claude, args.docker.as_deref()).await;
     }
     let mock = Mock::start_with(false).await;
     mock.set_reply_size(512, 16);

@@ -205,17 +205,34 @@ async fn tool_round_trip(client: &reqwest::Client, port: u16) -> anyhow::Result<
     Ok((call, result))
 }
 
+/// `ccproxy serve` in Claude Code mode in front of `mock`, with `pool` warm processes, in the
+/// Docker image `docker` when given (the workspace and Claude Code's directory then belong to
+/// the container's uid 1000).
 fn start_sdk_proxy(
     binary: &Path,
     claude: &Path,
     mock: &str,
     pool: usize,
+    docker: Option<&str>,
 ) -> anyhow::Result<super::Proxy> {
     let home = tempfile::tempdir()?;
     let port = super::free_port()?;
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command.env_clear();
+    if let Some(image) = docker {
+        let (workspace, claude_dir) = (home.path().join("workspace"), home.path().join(".claude"));
+        for dir in [&workspace, &claude_dir] {
+            std::fs::create_dir_all(dir)?;
+            std::os::unix::fs::chown(dir, Some(1000), Some(1000))?;
+        }
+        command
+            .env("CLAUDE__ISOLATION", "docker")
+            .env("CLAUDE__DOCKER__IMAGE", image)
+            .env("CLAUDE__CWD", workspace)
+            .env("CLAUDE_CONFIG_DIR", claude_dir);
+    }
+    let child = command
         .args(["serve", "--port", &port.to_string()])
-        .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home.path())
         .env("CLAUDE__CLI_PATH", claude)
@@ -242,7 +259,33 @@ fn start_sdk_proxy(
     Ok(proxy)
 }
 
-pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
+/// Through `/sdk` with the warm pool and with none, in `docker` when given: first token and
+/// total of each turn. Warm turns are paced by `pace`, so the pool has refilled.
+async fn through_sdk(
+    client: &reqwest::Client,
+    (binary, claude, mock): (&Path, &Path, &str),
+    docker: Option<&str>,
+    pace: Duration,
+) -> anyhow::Result<(Vec<Sample>, Vec<Sample>)> {
+    let pooled = start_sdk_proxy(binary, claude, mock, 2, docker)?;
+    // The first request fills the pool; the measured ones find a warm process each.
+    through_proxy(client, pooled.port).await?;
+    let mut warm = Vec::new();
+    for _ in 0..RUNS {
+        tokio::time::sleep(pace).await;
+        warm.push(through_proxy(client, pooled.port).await?);
+    }
+    drop(pooled);
+    let cold_proxy = start_sdk_proxy(binary, claude, mock, 0, docker)?;
+    let mut cold = Vec::new();
+    for _ in 0..RUNS {
+        cold.push(through_proxy(client, cold_proxy.port).await?);
+    }
+    drop(cold_proxy);
+    Ok((warm, cold))
+}
+
+pub async fn run(binary: &Path, claude: &Path, docker: Option<&str>) -> anyhow::Result<()> {
     if !claude.is_file() {
         bail!(
             "{} not found: install the CLI (`npm ci --prefix tests/e2e`) or pass --claude PATH",
@@ -266,14 +309,26 @@ pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
     .await??;
 
     let client = reqwest::Client::new();
-    let pooled = start_sdk_proxy(binary, claude, &url, 2)?;
-    // The first request fills the pool; the measured ones find a warm process each.
-    through_proxy(&client, pooled.port).await?;
-    let mut warm = Vec::new();
-    for _ in 0..RUNS {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        warm.push(through_proxy(&client, pooled.port).await?);
-    }
+    let (warm, cold) = through_sdk(
+        &client,
+        (binary, claude, &url),
+        None,
+        Duration::from_millis(1500),
+    )
+    .await?;
+    let in_docker = match docker {
+        Some(image) => Some(
+            through_sdk(
+                &client,
+                (binary, claude, &url),
+                Some(image),
+                Duration::from_secs(4),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let pooled = start_sdk_proxy(binary, claude, &url, 2, None)?;
     // Requests with tools have their own warm processes (the tools are part of a process's
     // start): the first fills the pool for them.
     tool_round_trip(&client, pooled.port).await?;
@@ -285,12 +340,6 @@ pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
         results.push(result);
     }
     drop(pooled);
-    let cold_proxy = start_sdk_proxy(binary, claude, &url, 0)?;
-    let mut cold = Vec::new();
-    for _ in 0..RUNS {
-        cold.push(through_proxy(&client, cold_proxy.port).await?);
-    }
-    drop(cold_proxy);
 
     println!("Claude Code mode, streamed reply of 16 deltas from the mock (median of {RUNS}):");
     println!();
@@ -300,6 +349,10 @@ pub async fn run(binary: &Path, claude: &Path) -> anyhow::Result<()> {
     report("CLI directly, spawned for the request", &cold_cli);
     report("/sdk, warm pool", &warm);
     report("/sdk, no pool (spawn per request)", &cold);
+    if let Some((warm, cold)) = &in_docker {
+        report("/sdk in Docker, warm pool", warm);
+        report("/sdk in Docker, no pool (a container per request)", cold);
+    }
     println!();
     println!("A client tool round trip through /sdk, warm pool (median of {RUNS}):");
     println!();

@@ -651,3 +651,47 @@ async fn the_server_image_is_healthy_and_proxies() {
     docker(&["rm", "-f", &name]);
     docker(&["rmi", tag]);
 }
+
+/// Docker not installed, or its daemon not answering: the server starts, warns once saying
+/// what to do, and `/sdk` answers 503 with the same message (no Docker needed for this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_docker_or_no_daemon_is_a_clear_503() {
+    let mock = Mock::start().await;
+    let docker_dir = tempfile::tempdir().unwrap();
+    // A `docker` that cannot reach a daemon: the real client when installed, else none at all.
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file());
+    let mut cases = vec![("/nonexistent".to_string(), None, "Docker is not installed")];
+    if let Some(real) = real {
+        std::os::unix::fs::symlink(real, docker_dir.path().join("docker")).unwrap();
+        cases.push((
+            docker_dir.path().display().to_string(),
+            Some("unix:///nonexistent/docker.sock"),
+            "the Docker daemon does not answer",
+        ));
+    }
+    for (path, host, expected) in cases {
+        let home = Home::new();
+        let mut env = vec![("PATH", path.as_str())];
+        if let Some(host) = host {
+            env.push(("DOCKER_HOST", host));
+        }
+        let served = serve_isolated(&home, "any:image", &mock, &env).await;
+        let http = reqwest::Client::new();
+        let status = probed(&http, &served).await;
+        assert_eq!(status["cli"]["found"], false, "{status}");
+        assert_eq!(status["cli"]["isolation"], "docker", "{status}");
+        let r = post(&http, &served, "hello", false).await;
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["type"], "error");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(expected) && message.contains("claude.isolation = \"none\""),
+            "{message}"
+        );
+        let log = served.terminate().await;
+        assert!(log.contains(expected), "{log}");
+    }
+}

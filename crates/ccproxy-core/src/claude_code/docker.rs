@@ -212,7 +212,7 @@ pub fn is_size(text: &str) -> bool {
         && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Checks `claude.docker.extra_args`: only [`ALLOWED_OPTIONS`] (no `--privileged`,
+/// Checks `claude.docker.extra_args`: only options from an allow-list (no `--privileged`,
 /// `--cap-add`, `--security-opt`, `--user`, `--network`, `--pid`, devices, …), and mounts only
 /// of paths under `allow_mounts`.
 pub fn extra_args_problem(args: &[String], allow_mounts: &[PathBuf]) -> Result<(), String> {
