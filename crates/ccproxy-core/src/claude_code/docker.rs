@@ -161,23 +161,23 @@ impl Container {
         for (host, inside) in files {
             args.extend(["--volume".into(), format!("{}:{inside}:ro", host.display())]);
         }
-        let mut command = locate::without_secrets(Command::new(&self.docker));
-        command
-            .env("CLAUDE_CONFIG_DIR", CONFIG_DIR)
-            .env("HOME", HOME);
-        for var in ["CLAUDE_CONFIG_DIR", "HOME"]
-            .iter()
-            .chain(set)
-            .map(|s| s.to_string())
-            .chain(
-                self.vars
-                    .iter()
-                    .filter(|v| !set.contains(&v.as_str()))
-                    .cloned(),
-            )
-        {
+        // Paths inside the container, by value (the `docker` client keeps its own HOME: its
+        // configuration and contexts live there).
+        args.extend([
+            "--env".into(),
+            format!("CLAUDE_CONFIG_DIR={CONFIG_DIR}"),
+            "--env".into(),
+            format!("HOME={HOME}"),
+        ]);
+        for var in set.iter().map(|s| s.to_string()).chain(
+            self.vars
+                .iter()
+                .filter(|v| !set.contains(&v.as_str()))
+                .cloned(),
+        ) {
             args.extend(["--env".into(), var]);
         }
+        let mut command = locate::without_secrets(Command::new(&self.docker));
         args.extend(c.extra_args.iter().cloned());
         args.push(c.image.clone());
         args.push("claude".into());
@@ -579,12 +579,16 @@ mod tests {
         assert_eq!(
             vars,
             [
-                "CLAUDE_CONFIG_DIR",
-                "HOME",
+                "CLAUDE_CONFIG_DIR=/claude-config",
+                "HOME=/home/ccproxy",
                 "CLAUDE_CODE_ENTRYPOINT",
                 "ANTHROPIC_BASE_URL"
             ],
-            "each once, by name only"
+            "paths inside by value; the rest each once, by name only"
+        );
+        assert!(
+            command.as_std().get_envs().all(|(k, _)| k != "HOME"),
+            "the docker client keeps its own HOME"
         );
     }
 }
