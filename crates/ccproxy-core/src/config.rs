@@ -338,10 +338,13 @@ pub struct DockerConfig {
     /// An image with `claude` on `PATH` (`ccproxy docker build-image` builds one).
     pub image: String,
     /// The user the CLI runs as (`--user`): a non-root uid or `uid:gid`.
+    #[serde(deserialize_with = "text")]
     pub user: String,
     /// `--memory` (e.g. `4g`); empty: no limit.
+    #[serde(deserialize_with = "text")]
     pub memory: String,
     /// `--cpus` (e.g. `2`, `1.5`); empty: no limit.
+    #[serde(deserialize_with = "text")]
     pub cpus: String,
     /// `--pids-limit`; 0: no limit.
     pub pids_limit: u32,
@@ -542,6 +545,22 @@ impl Default for OAuthConfig {
             request_timeout_secs: 30,
         }
     }
+}
+
+/// A value that is text, written as text or as a number (`CLAUDE__DOCKER__USER=1000`, `cpus = 2`).
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Whole(u64),
+        Fraction(f64),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::Text(t) => t,
+        Text::Whole(n) => n.to_string(),
+        Text::Fraction(f) => f.to_string(),
+    })
 }
 
 fn mask_secret<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {

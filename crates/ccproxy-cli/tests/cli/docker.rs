@@ -695,3 +695,59 @@ async fn no_docker_or_no_daemon_is_a_clear_503() {
         assert!(log.contains(expected), "{log}");
     }
 }
+
+/// An isolation that would not hold is a configuration error naming the key and the option.
+#[test]
+fn unsafe_docker_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".ccproxy.toml"),
+        "[claude]\nisolation = \"docker\"\n[claude.docker]\nuser = \"root\"\n\
+         extra_args = [\"--cap-add\", \"SYS_ADMIN\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(ccproxy(dir.path()).args(["config", "show"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("claude.docker.user") && err.contains("must not run as root"),
+        "{err}"
+    );
+    assert!(
+        err.contains("claude.docker.extra_args") && err.contains("`--cap-add` is not allowed"),
+        "{err}"
+    );
+    let (code, _, err) = run(ccproxy(dir.path())
+        .args(["config", "show"])
+        .env("CLAUDE__DOCKER__USER", "1000")
+        .env("CLAUDE__DOCKER__EXTRA_ARGS", r#"["-v", "/etc:/host-etc"]"#));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("mounts /etc, which claude.docker.allow_mounts does not list"),
+        "{err}"
+    );
+    // Numbers from the environment are fine where the value is text.
+    let (code, out, err) = run(ccproxy(dir.path())
+        .args(["config", "show", "--json"])
+        .env("CLAUDE__DOCKER__USER", "1000")
+        .env("CLAUDE__DOCKER__CPUS", "1.5")
+        .env("CLAUDE__DOCKER__MEMORY", "1073741824")
+        .env(
+            "CLAUDE__DOCKER__EXTRA_ARGS",
+            r#"["--add-host", "up:10.0.0.1"]"#,
+        ));
+    assert_eq!(code, 0, "{err}");
+    for (key, value) in [
+        ("claude.docker.user", "\"1000\""),
+        ("claude.docker.cpus", "\"1.5\""),
+        ("claude.docker.memory", "\"1073741824\""),
+    ] {
+        let shown: Value = serde_json::from_str(&out).unwrap();
+        let row = shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("{key} not shown: {out}"));
+        assert_eq!(row["value"].to_string(), value, "{row}");
+    }
+}

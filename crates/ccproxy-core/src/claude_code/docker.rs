@@ -357,6 +357,14 @@ pub async fn probe(config: &Config) -> Result<CliInfo, LocateError> {
         }
     }
     let c = &config.claude.docker;
+    if let Some(workspace) = config.workspace() {
+        let _ = std::fs::create_dir_all(workspace);
+    }
+    for dir in config.workspace().iter().chain(&config.env.claude_dir) {
+        if let Some(problem) = not_writable_by(dir, &c.user) {
+            tracing::warn!("{problem}");
+        }
+    }
     let out = tokio::time::timeout(
         Duration::from_secs(60),
         locate::without_secrets(Command::new(&path))
@@ -388,6 +396,34 @@ pub async fn probe(config: &Config) -> Result<CliInfo, LocateError> {
         problem,
         image: Some(image.clone()),
     })
+}
+
+/// Why the container's `user` (a numeric `uid[:gid]`) may be unable to write to the mounted
+/// `dir`: it belongs to another uid and is not writable by everyone. Names are not resolved
+/// (they mean the image's users), so they are not checked.
+fn not_writable_by(dir: &Path, user: &str) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid: u32 = user.split(':').next()?.parse().ok()?;
+        let meta = std::fs::metadata(dir).ok()?;
+        (meta.uid() != uid && meta.mode() & 0o002 == 0).then(|| {
+            format!(
+                "{} belongs to uid {}, and the container runs as uid {uid} \
+                 (claude.docker.user): the CLI may be unable to write to it; set \
+                 claude.docker.user = \"{}:{}\", or give uid {uid} the directory",
+                dir.display(),
+                meta.uid(),
+                meta.uid(),
+                meta.gid()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, user);
+        None
+    }
 }
 
 /// Removes the container `name` at once (`docker rm -f`), without waiting: for a process
@@ -524,6 +560,29 @@ mod tests {
             pinned.contains(&format!("\"@anthropic-ai/claude-code\": \"{CLI_VERSION}\"")),
             "the tests pin another version"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_of_another_uid_is_named() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mine = std::fs::metadata(dir.path()).unwrap().uid();
+        assert_eq!(not_writable_by(dir.path(), &mine.to_string()), None);
+        let other = (mine + 1).to_string();
+        let problem = not_writable_by(dir.path(), &other).unwrap();
+        assert!(
+            problem.contains(&format!("claude.docker.user = \"{mine}:")),
+            "{problem}"
+        );
+        assert_eq!(
+            not_writable_by(dir.path(), "claude"),
+            None,
+            "names are not resolved"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(not_writable_by(dir.path(), &other), None);
     }
 
     #[test]
