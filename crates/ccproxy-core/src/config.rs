@@ -551,15 +551,15 @@ impl Default for OAuthConfig {
 fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Text {
+    enum Written {
         Text(String),
         Whole(u64),
         Fraction(f64),
     }
-    Ok(match Text::deserialize(d)? {
-        Text::Text(t) => t,
-        Text::Whole(n) => n.to_string(),
-        Text::Fraction(f) => f.to_string(),
+    Ok(match Written::deserialize(d)? {
+        Written::Text(t) => t,
+        Written::Whole(n) => n.to_string(),
+        Written::Fraction(f) => f.to_string(),
     })
 }
 
