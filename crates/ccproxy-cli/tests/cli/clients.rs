@@ -15,7 +15,7 @@ const ACCEPTED_IDENTITIES: [&str; 3] = [
     "You are Claude Code, Anthropic's official CLI for Claude, running within the Claude Agent SDK.",
     "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
 ];
-const TOKEN: &str = "local-client-token-0123";
+pub(super) const TOKEN: &str = "local-client-token-0123";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -39,7 +39,7 @@ fn tool(env: &str, default: PathBuf) -> Option<PathBuf> {
     None
 }
 
-fn python() -> Option<PathBuf> {
+pub(super) fn python() -> Option<PathBuf> {
     tool(
         "CCPROXY_TEST_PYTHON",
         repo().join("target/e2e-venv/bin/python"),
@@ -102,7 +102,7 @@ async fn serve_claude_code_mode(
     serve(home, &["--auth-token", TOKEN], &env).await
 }
 
-async fn run_script(interpreter: PathBuf, script: &str, base: String) -> String {
+pub(super) async fn run_script(interpreter: PathBuf, script: &str, base: String) -> String {
     run_script_with(interpreter, script, base, &[]).await
 }
 

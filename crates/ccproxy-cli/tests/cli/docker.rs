@@ -10,7 +10,7 @@ use super::*;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-const TOKEN: &str = "docker-test-token-0123";
+use super::clients::{python, run_script, TOKEN};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -483,6 +483,16 @@ async fn the_documented_image_builds_and_answers() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], "message", "{body}");
+    // The official SDKs' runs of Claude Code mode, unchanged, with the CLI in this container:
+    // streams, the CLI's Bash tool (the image has a shell), errors, OpenAI's APIs; the client's
+    // own tools (the MCP calls that come back to the client) and a session.
+    if let Some(python) = python() {
+        let base = format!("http://{}/sdk", served.addr);
+        for script in ["sdk_mode_clients.py", "sdk_client_tools.py"] {
+            let out = run_script(python.clone(), script, base.clone()).await;
+            assert_eq!(out.trim(), "ok", "{script}");
+        }
+    }
     served.terminate().await;
     docker(&["rmi", tag]);
 }
