@@ -9,6 +9,7 @@
 // the life of the process.
 #![allow(clippy::disallowed_methods)]
 
+mod floor;
 mod sdk;
 
 use anyhow::{bail, Context};
@@ -21,7 +22,9 @@ struct Args {
     duration: Duration,
     /// `--observability`: only the observability on/off comparison.
     observability_only: bool,
-    /// Interleaved on/off rounds of that comparison (medians are reported).
+    /// `--floor`: only the nginx floor table.
+    floor_only: bool,
+    /// Rounds of the observability and floor tables (medians are reported).
     rounds: usize,
     binary: PathBuf,
     /// `--sdk`: measure Claude Code mode with this `claude` instead.
@@ -36,6 +39,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut sdk = None;
     let mut docker = None;
     let mut observability_only = false;
+    let mut floor_only = false;
     let mut rounds = 3;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -45,6 +49,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--binary" => binary = PathBuf::from(it.next().context("--binary PATH")?),
             "--observability" => observability_only = true,
+            "--floor" => floor_only = true,
             "--rounds" => rounds = it.next().context("--rounds N")?.parse::<usize>()?.max(1),
             "--sdk" => sdk = Some(PathBuf::from("tests/e2e/node_modules/.bin/claude")),
             "--claude" => sdk = Some(PathBuf::from(it.next().context("--claude PATH")?)),
@@ -52,7 +57,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "-h" | "--help" => {
                 println!("usage: ccproxy-bench [--seconds N per run, default 3] [--binary path/to/ccproxy]");
                 println!(
-                    "       ccproxy-bench --observability [--rounds N, default 3] [--seconds N]"
+                    "       ccproxy-bench --observability|--floor [--rounds N, default 3] [--seconds N]"
                 );
                 println!("       ccproxy-bench --sdk [--claude path/to/claude] [--binary path/to/ccproxy] [--docker IMAGE]");
                 std::process::exit(0);
@@ -69,6 +74,7 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(Args {
         duration,
         observability_only,
+        floor_only,
         rounds,
         binary,
         sdk,
@@ -215,9 +221,14 @@ fn start_proxy(
     )?;
     let port = free_port()?;
     let started = Instant::now();
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command.env_clear();
+    // The runtime's shape, for experiments (`TOKIO_WORKER_THREADS=1 ccproxy-bench …`).
+    if let Some(workers) = std::env::var_os("TOKIO_WORKER_THREADS") {
+        command.env("TOKIO_WORKER_THREADS", workers);
+    }
+    let child = command
         .args(["serve", "--port", &port.to_string()])
-        .env_clear()
         .env("HOME", home.path())
         .env("CLAUDE__API_BASE_URL", upstream)
         .env(
@@ -363,6 +374,9 @@ async fn main() -> anyhow::Result<()> {
         let (proxy, _) = start_proxy(&args.binary, &mock.url(), true)?;
         return observability_table(&args, &mock, &proxy).await;
     }
+    if args.floor_only {
+        return floor::table(&args, &mock).await;
+    }
 
     // Start-up: median of 9 cold starts.
     let mut startups = Vec::new();
@@ -450,6 +464,7 @@ async fn main() -> anyhow::Result<()> {
     let peak_rss = rss_kib(pid, "VmHWM:").unwrap_or(0);
 
     observability_table(&args, &mock, &proxy).await?;
+    floor::table(&args, &mock).await?;
     println!();
     println!("| proxy start-up to listening (median of 9) | idle RSS | peak RSS under load |");
     println!("|---|---|---|");
