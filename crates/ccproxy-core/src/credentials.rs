@@ -122,7 +122,8 @@ pub struct Credentials {
     http: reqwest::Client,
     config: Arc<Config>,
     sources: Vec<(SourceKind, Store)>,
-    cache: Mutex<HashMap<String, CachedRead>>,
+    /// Keyed by the store itself: a lookup on every request must not format a description.
+    cache: Mutex<HashMap<Store, CachedRead>>,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Refresh tokens answered with `invalid_grant`.
     dead: Mutex<Vec<Arc<SecretString>>>,
@@ -237,9 +238,8 @@ impl Credentials {
     /// The token in one store, cached until the file changes (files) or for a few seconds
     /// (keychain items).
     fn read_store(&self, kind: &SourceKind, store: &Store) -> Result<Option<Token>, String> {
-        let key = store.describe();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let cached = cache.get(&key);
+        let cached = cache.get(store);
         let Some(stamp) = Self::stamp(store, cached.map(|(s, _)| s)) else {
             return Ok(None);
         };
@@ -282,11 +282,11 @@ impl Credentials {
                     account,
                 })
             })
-            .map_err(|problem| format!("{key}: {problem}"));
+            .map_err(|problem| format!("{}: {problem}", store.describe()));
         if let Err(problem) = &token {
             tracing::warn!("ignoring unreadable credentials {problem}");
         }
-        cache.insert(key, (stamp, token.clone()));
+        cache.insert(store.clone(), (stamp, token.clone()));
         token
     }
 
@@ -526,7 +526,7 @@ impl Credentials {
                 // Keychain reads are cached by time: put the new token in at once.
                 Ok(()) if matches!(store, Store::Keychain { .. }) => {
                     cache.insert(
-                        store.describe(),
+                        store.clone(),
                         (Stamp::Read(Instant::now()), Ok(Some(fresh.clone()))),
                     );
                 }
@@ -535,7 +535,7 @@ impl Credentials {
                     // The new tokens live on in memory for this process; say loudly that the
                     // store is stale.
                     tracing::error!(store = %store.describe(), "could not save refreshed credentials: {e}");
-                    if let Some(entry) = cache.get_mut(&store.describe()) {
+                    if let Some(entry) = cache.get_mut(store) {
                         entry.1 = Ok(Some(fresh.clone()));
                     }
                 }

@@ -196,6 +196,7 @@ pub async fn start_with(
     let state = Arc::new(AppState {
         config: config.clone(),
         http,
+        upstream_base: reqwest::Url::parse(config.claude.base_url()).ok(),
         credentials,
         started: Instant::now(),
         addr,

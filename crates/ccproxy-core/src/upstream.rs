@@ -98,7 +98,7 @@ pub fn request_headers(client: &HeaderMap, token: &Token) -> HeaderMap {
 pub async fn send(
     http: &reqwest::Client,
     method: Method,
-    url: &str,
+    url: reqwest::Url,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<reqwest::Response, ApiError> {
@@ -317,6 +317,23 @@ pub async fn call(
     Ok(sent)
 }
 
+/// The upstream URL for `path_and_query`: the base URL parsed at start with its path extended
+/// and the query set — a whole parse per request would redo the scheme and the host (with its
+/// IDNA mapping), the larger part of it.
+fn target_url(base: &reqwest::Url, path_and_query: &str) -> reqwest::Url {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut url = base.clone();
+    match base.path().trim_end_matches('/') {
+        "" => url.set_path(path),
+        prefix => url.set_path(&format!("{prefix}{path}")),
+    }
+    url.set_query(query);
+    url
+}
+
 async fn send_with_refresh(
     state: &AppState,
     method: Method,
@@ -324,16 +341,22 @@ async fn send_with_refresh(
     path_and_query: &str,
     body: Bytes,
 ) -> Result<reqwest::Response, ApiError> {
-    let base = state.config.claude.base_url();
-    let mut url = String::with_capacity(base.len() + path_and_query.len());
-    url.push_str(base);
-    url.push_str(path_and_query);
+    let Some(base) = &state.upstream_base else {
+        return Err(ApiError::new(
+            ErrorKind::BadGateway,
+            format!(
+                "claude.api_base_url `{}` is not a URL",
+                state.config.claude.base_url()
+            ),
+        ));
+    };
+    let url = target_url(base, path_and_query);
 
     let token = state.credentials.token().await?;
     let sent = send(
         &state.http,
         method.clone(),
-        &url,
+        url.clone(),
         request_headers(headers, &token),
         body.clone(),
     )
@@ -355,9 +378,33 @@ async fn send_with_refresh(
     send(
         &state.http,
         method,
-        &url,
+        url,
         request_headers(headers, &fresh),
         body,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_url;
+
+    #[test]
+    fn target_url_extends_the_base_path_and_sets_the_query() {
+        let url = |base: &str, target: &str| {
+            target_url(&reqwest::Url::parse(base).unwrap(), target).to_string()
+        };
+        assert_eq!(
+            url("https://api.anthropic.com", "/v1/messages?beta=true"),
+            "https://api.anthropic.com/v1/messages?beta=true"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:9/prefix/", "/v1/messages"),
+            "http://127.0.0.1:9/prefix/v1/messages"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:9/prefix", "/v1/files/a%2Fb?x=1&y"),
+            "http://127.0.0.1:9/prefix/v1/files/a%2Fb?x=1&y"
+        );
+    }
 }

@@ -20,7 +20,7 @@ pub enum StoreError {
 }
 
 /// A place a login document is read from and written to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Store {
     File(PathBuf),
     Keychain {
