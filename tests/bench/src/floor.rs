@@ -264,6 +264,8 @@ pub async fn table(args: &Args, mock: &Mock) -> anyhow::Result<()> {
     let (proxy, _) = start_proxy(&args.binary, &upstream, true)?;
     let pid = proxy.child.id();
     let nginx_pid = nginx.child.id();
+    settle(&proxy).await;
+    let idle_rss = crate::rss_kib(pid, "VmRSS:").unwrap_or(0);
     println!();
     println!(
         "The floor: nginx `proxy_pass` and CCProxy in front of the same canned upstream (nginx `return 200`), {} rounds of {:.0} s, medians; \"× nginx\" = CCProxy's added time over nginx's:",
@@ -338,5 +340,11 @@ pub async fn table(args: &Args, mock: &Mock) -> anyhow::Result<()> {
             }
         }
     }
+    println!();
+    println!(
+        "CCProxy's memory in this table: idle RSS {:.1} MB, peak RSS under its load {:.1} MB.",
+        idle_rss as f64 / 1024.0,
+        crate::rss_kib(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0
+    );
     Ok(())
 }
