@@ -22,14 +22,28 @@ use std::time::{Duration, Instant};
 /// A running nginx (upstream and proxy), stopped on drop.
 struct Nginx {
     child: Child,
+    binary: PathBuf,
     upstream_port: u16,
     proxy_port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Nginx {
+    /// `nginx -s stop`: the master stops its workers, then exits (killing the master alone
+    /// would leave the workers running, holding the ports).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let stopped = Command::new(&self.binary)
+            .arg("-p")
+            .arg(self.dir.path())
+            .arg("-c")
+            .arg(self.dir.path().join("nginx.conf"))
+            .args(["-s", "stop"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -144,9 +158,10 @@ http {{
             .with_context(|| format!("starting {}", binary.display()))?;
         let mut nginx = Nginx {
             child,
+            binary,
             upstream_port,
             proxy_port,
-            _dir: dir,
+            dir,
         };
         let started = Instant::now();
         loop {
@@ -160,8 +175,8 @@ http {{
                     use std::io::Read;
                     let _ = e.read_to_string(&mut err);
                 }
-                let log = std::fs::read_to_string(nginx._dir.path().join("error.log"))
-                    .unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
                 bail!("nginx exited ({status}): {err}{log}");
             }
             if started.elapsed() > Duration::from_secs(10) {
