@@ -43,6 +43,8 @@ pub enum StartError {
     },
     #[error("invalid server.host `{0}`")]
     Host(String),
+    #[error("claude.api_base_url `{0}` is not a URL")]
+    BaseUrl(String),
     #[error(transparent)]
     Pricing(#[from] crate::pricing::PricingError),
     #[error("cannot build the upstream HTTP client: {0}")]
@@ -150,6 +152,9 @@ pub async fn start_with(
         .server
         .bind_ip()
         .ok_or_else(|| StartError::Host(config.server.host.clone()))?;
+    // Parsed once: each request only extends its path (`upstream::call`).
+    let upstream_base = reqwest::Url::parse(config.claude.base_url())
+        .map_err(|_| StartError::BaseUrl(config.claude.api_base_url.clone()))?;
     if !ip.is_loopback()
         && config.security.auth_token.is_none()
         && !config.server.allow_remote_without_auth
@@ -196,7 +201,7 @@ pub async fn start_with(
     let state = Arc::new(AppState {
         config: config.clone(),
         http,
-        upstream_base: reqwest::Url::parse(config.claude.base_url()).ok(),
+        upstream_base,
         credentials,
         started: Instant::now(),
         addr,

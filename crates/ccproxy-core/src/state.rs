@@ -19,8 +19,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The one pooled upstream client.
     pub http: reqwest::Client,
-    /// `claude.api_base_url`, parsed once (`None` when it is not a URL: each request says so).
-    pub upstream_base: Option<reqwest::Url>,
+    /// `claude.api_base_url`, parsed once at start.
+    pub upstream_base: reqwest::Url,
     pub credentials: Arc<Credentials>,
     pub started: Instant,
     /// The bound address (the login callback URL is built from its port).

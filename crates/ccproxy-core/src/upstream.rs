@@ -341,22 +341,13 @@ async fn send_with_refresh(
     path_and_query: &str,
     body: Bytes,
 ) -> Result<reqwest::Response, ApiError> {
-    let Some(base) = &state.upstream_base else {
-        return Err(ApiError::new(
-            ErrorKind::BadGateway,
-            format!(
-                "claude.api_base_url `{}` is not a URL",
-                state.config.claude.base_url()
-            ),
-        ));
-    };
-    let url = target_url(base, path_and_query);
+    let url = target_url(&state.upstream_base, path_and_query);
 
     let token = state.credentials.token().await?;
     let sent = send(
         &state.http,
         method.clone(),
-        url.clone(),
+        url,
         request_headers(headers, &token),
         body.clone(),
     )
@@ -374,6 +365,8 @@ async fn send_with_refresh(
             return Ok(sent);
         }
     };
+    // Redirects are off, so the answer's URL is the one sent.
+    let url = sent.url().clone();
     drop(sent);
     send(
         &state.http,

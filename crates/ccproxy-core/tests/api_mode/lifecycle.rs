@@ -53,6 +53,17 @@ async fn a_port_in_use_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn an_unparsable_upstream_url_is_a_clear_start_error() {
+    let mut config = Config::default();
+    config.observability.request_log = false;
+    config.server.port = 0;
+    config.claude.api_base_url = "http://exa mple.com".into();
+    let err = server::start(Arc::new(config)).await.err().unwrap();
+    assert!(matches!(err, StartError::BaseUrl(_)), "{err}");
+    assert!(err.to_string().contains("claude.api_base_url"), "{err}");
+}
+
+#[tokio::test]
 async fn remote_binding_requires_a_token() {
     let mut config = Config::default();
     config.observability.request_log = false;
